@@ -28,16 +28,30 @@ struct FoxConfig {
   int eos_token_id = -1;
 
   int64_t NumParameters() const;  // every tensor of the checkpoint, lm_head included
+
+  bool operator==(const FoxConfig&) const = default;
 };
 
 // Parses and validates config.json text. `source` names the file in errors.
+// A field that would change the math away from FoX (RoPE, another forget-gate
+// type, GQA, tied embeddings, ...) is InvalidArgument naming the field and
+// `source`; fields that do not change the math are ignored.
+// `qk_norm_share_param_across_head` defaults to false when absent, as in the
+// authors' current code; LoadCheckpoint settles an absent one from the
+// tensor shapes instead.
 absl::StatusOr<FoxConfig> ParseFoxConfig(const std::string& json_text, const std::string& source);
 absl::StatusOr<FoxConfig> LoadFoxConfig(const std::string& path);
+
+// I = 256 * ceil(int(H * hidden_ratio * 2/3) / 256), the authors' rule for a
+// null intermediate_size.
+int DefaultIntermediateSize(int hidden_size, double hidden_ratio = 4.0);
 
 // Serialises a config in the authors' config.json layout (used by make-model).
 std::string FoxConfigToJson(const FoxConfig& config);
 
 // The released configurations plus "tiny" (make-model): tiny, 125m, 360m, 760m.
+// pro = true: FoX-Pro (k/v shift, shared QK-norm, output gate and norm);
+// pro = false: FoX-LLaMA (none of those four).
 absl::StatusOr<FoxConfig> NamedFoxConfig(const std::string& name, bool pro = true);
 
 }  // namespace fox

@@ -55,4 +55,24 @@ struct FoxWeights {
   std::vector<std::shared_ptr<const void>> storage;
 };
 
+// One tensor of the checkpoint layout (FOX_MODEL.md section 2): its official
+// name, shape, and the field of FoxWeights that holds it. The reader and the
+// writer both walk this one list, so they cannot disagree about names.
+struct TensorSpec {
+  std::string name;
+  std::vector<int64_t> shape;
+  bool is_matrix = false;  // true: held in the serving dtype; false: float32
+  int layer = -1;          // -1 for model-level tensors
+  Tensor LayerWeights::*layer_field = nullptr;
+  Tensor FoxWeights::*model_field = nullptr;
+};
+
+// Every tensor `config` uses, in model order: embeddings, layer 0 .. L-1,
+// final norm, lm_head.
+std::vector<TensorSpec> FoxTensorSpecs(const FoxConfig& config);
+
+// The Tensor of `weights` that `spec` binds to; `weights.layers` must already
+// hold config.num_layers entries.
+Tensor& BoundTensor(const TensorSpec& spec, FoxWeights& weights);
+
 }  // namespace fox
