@@ -40,7 +40,8 @@ double LogSigmoid(double z) { return std::min(z, 0.0) - std::log1p(std::exp(-std
 }  // namespace
 
 std::vector<std::vector<double>> ReferenceLogits(const FoxConfig& c, const FoxWeights& weights,
-                                                 absl::Span<const int32_t> tokens) {
+                                                 absl::Span<const int32_t> tokens,
+                                                 const ReferenceOptions& options) {
   const int64_t T = tokens.size(), H = c.hidden_size, nH = c.num_heads, d = c.head_dim;
   const int64_t I = c.intermediate_size, V = c.vocab_size;
   const Vec emb = ToDouble(weights.embeddings);
@@ -96,18 +97,28 @@ std::vector<std::vector<double>> ReferenceLogits(const FoxConfig& c, const FoxWe
         for (double& g : gate[t]) g = Sigmoid(g);
       }
     }
-    // Attention: the decay between i and j is the sum of log f over j+1..i.
+    // Attention: the decay between i and j is L_i - L_j, the sum of log f
+    // over j+1..i (the key's own gate never counts).
+    std::vector<Vec> cum_l(T, Vec(nH));
+    for (int64_t h = 0; h < nH; ++h) {
+      double sum = 0.0;
+      float sum_f = 0.0f;
+      for (int64_t t = 0; t < T; ++t) {
+        sum += log_f[t][h];
+        sum_f += static_cast<float>(log_f[t][h]);
+        cum_l[t][h] = options.float32_cumulative_l ? sum_f : sum;
+      }
+    }
     for (int64_t i = 0; i < T; ++i) {
       Vec o(H, 0.0);
       for (int64_t h = 0; h < nH; ++h) {
         std::vector<double> logit(i + 1);
-        double decay = 0.0, max_logit = -INFINITY;
-        for (int64_t j = i; j >= 0; --j) {
+        double max_logit = -INFINITY;
+        for (int64_t j = 0; j <= i; ++j) {
           double dot = 0.0;
           for (int64_t c2 = 0; c2 < d; ++c2) dot += q[i][h * d + c2] * k[j][h * d + c2];
-          logit[j] = dot / std::sqrt(static_cast<double>(d)) + decay;
+          logit[j] = dot / std::sqrt(static_cast<double>(d)) + (cum_l[i][h] - cum_l[j][h]);
           max_logit = std::max(max_logit, logit[j]);
-          decay += log_f[j][h];
         }
         double denom = 0.0;
         for (int64_t j = 0; j <= i; ++j) denom += std::exp(logit[j] - max_logit);

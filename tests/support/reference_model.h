@@ -12,10 +12,17 @@
 
 namespace fox::testing {
 
+struct ReferenceOptions {
+  // Accumulates L = sum of log f as a float32 running sum, as a naive
+  // implementation would, to show what the cache's precise L prevents.
+  bool float32_cumulative_l = false;
+};
+
 // Logits [T][V] of every position of `tokens`.
 std::vector<std::vector<double>> ReferenceLogits(const FoxConfig& config,
                                                  const FoxWeights& weights,
-                                                 absl::Span<const int32_t> tokens);
+                                                 absl::Span<const int32_t> tokens,
+                                                 const ReferenceOptions& options = {});
 
 // Norm-wise relative error ||a - b|| / ||b|| of one logit row.
 double RelativeError(absl::Span<const float> a, absl::Span<const double> b);
