@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "absl/status/status.h"
@@ -54,16 +55,16 @@ absl::StatusOr<TensorFiles> OpenSharded(const std::string& dir, const std::strin
   for (const auto& [shard, names] : by_shard) {
     const std::string path = (fs::path(dir) / shard).string();
     if (!fs::exists(path)) {
-      return absl::NotFoundError(absl::StrCat(index_path, ": shard '", shard, "' (holding tensor '", names.front(),
-                                              "') is missing: ", path));
+      return absl::NotFoundError(absl::StrCat(index_path, ": shard '", shard, "' (holding tensor '",
+                                              names.front(), "') is missing: ", path));
     }
     absl::StatusOr<std::shared_ptr<const SafetensorsFile>> file = SafetensorsFile::Open(path);
     if (!file.ok()) return file.status();
     for (const std::string& name : names) {
       const SafetensorsTensor* tensor = (*file)->Find(name);
       if (tensor == nullptr) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(path, ": tensor '", name, "' is listed in ", index_path, " but not in this shard"));
+        return absl::InvalidArgumentError(absl::StrCat(path, ": tensor '", name, "' is listed in ",
+                                                       index_path, " but not in this shard"));
       }
       out.tensors[name] = {tensor, file->get()};
     }
@@ -72,8 +73,8 @@ absl::StatusOr<TensorFiles> OpenSharded(const std::string& dir, const std::strin
     for (const auto& [name, tensor] : (*file)->tensors()) {
       auto listed = index->weight_map.find(name);
       if (listed == index->weight_map.end() || listed->second != shard) {
-        return absl::InvalidArgumentError(absl::StrCat(path, ": tensor '", name,
-                                                       "' is in this shard but not listed for it in ", index_path));
+        return absl::InvalidArgumentError(absl::StrCat(
+            path, ": tensor '", name, "' is in this shard but not listed for it in ", index_path));
       }
     }
     out.files.push_back(*std::move(file));
@@ -88,15 +89,20 @@ absl::StatusOr<TensorFiles> OpenTensorFiles(const std::string& dir) {
     absl::StatusOr<std::shared_ptr<const SafetensorsFile>> file = SafetensorsFile::Open(single);
     if (!file.ok()) return file.status();
     TensorFiles out{single, {}, {}};
-    for (const auto& [name, tensor] : (*file)->tensors()) out.tensors[name] = {&tensor, file->get()};
+    for (const auto& [name, tensor] : (*file)->tensors()) {
+      out.tensors[name] = {&tensor, file->get()};
+    }
     out.files.push_back(*std::move(file));
     return out;
   }
   if (fs::exists(index)) return OpenSharded(dir, index);
-  return absl::NotFoundError(absl::StrCat(dir, ": no model.safetensors or model.safetensors.index.json"));
+  return absl::NotFoundError(
+      absl::StrCat(dir, ": no model.safetensors or model.safetensors.index.json"));
 }
 
-std::string ShapeText(const std::vector<int64_t>& shape) { return absl::StrCat("[", absl::StrJoin(shape, ", "), "]"); }
+std::string ShapeText(const std::vector<int64_t>& shape) {
+  return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
+}
 
 // Checks names, dtypes and shapes of every tensor before anything is bound,
 // so a bad checkpoint costs no conversion work.
@@ -105,25 +111,28 @@ absl::Status CheckTensors(const TensorFiles& files, const std::vector<TensorSpec
   for (const TensorSpec& spec : specs) expected[spec.name] = &spec;
   for (const auto& [name, entry] : files.tensors) {
     if (expected.count(name) == 0) {
-      return absl::InvalidArgumentError(absl::StrCat(entry.file->path(), ": unexpected tensor '", name,
-                                                     "' (config.json does not use it)"));
+      return absl::InvalidArgumentError(absl::StrCat(entry.file->path(), ": unexpected tensor '",
+                                                     name, "' (config.json does not use it)"));
     }
   }
   for (const TensorSpec& spec : specs) {
     auto it = files.tensors.find(spec.name);
     if (it == files.tensors.end()) {
-      return absl::InvalidArgumentError(absl::StrCat(files.listing, ": missing tensor '", spec.name, "' ",
-                                                     ShapeText(spec.shape), " (config.json needs it)"));
+      return absl::InvalidArgumentError(absl::StrCat(files.listing, ": missing tensor '", spec.name,
+                                                     "' ", ShapeText(spec.shape),
+                                                     " (config.json needs it)"));
     }
     const SafetensorsTensor& t = *it->second.tensor;
     const std::string& path = it->second.file->path();
     if (!DTypeFromSafetensors(t.dtype)) {
-      return absl::InvalidArgumentError(absl::StrCat(path, ": tensor '", spec.name, "': unsupported dtype ", t.dtype,
+      return absl::InvalidArgumentError(absl::StrCat(path, ": tensor '", spec.name,
+                                                     "': unsupported dtype ", t.dtype,
                                                      " (only F32, BF16 and F16 are accepted)"));
     }
     if (t.shape != spec.shape) {
-      return absl::InvalidArgumentError(absl::StrCat(path, ": tensor '", spec.name, "': shape ", ShapeText(t.shape),
-                                                     ", expected ", ShapeText(spec.shape)));
+      return absl::InvalidArgumentError(absl::StrCat(path, ": tensor '", spec.name, "': shape ",
+                                                     ShapeText(t.shape), ", expected ",
+                                                     ShapeText(spec.shape)));
     }
   }
   return absl::OkStatus();
@@ -152,8 +161,8 @@ void ConvertElements(const uint8_t* src, DType from, int64_t n, uint8_t* dst, DT
 
 // Binds one tensor: a pointer into the mapping when it already has the dtype
 // we serve and is aligned for it, otherwise a converted owned copy.
-absl::StatusOr<Tensor> Materialize(const SafetensorsTensor& src, const std::vector<int64_t>& shape, DType to,
-                                   std::vector<std::shared_ptr<const void>>* storage) {
+absl::StatusOr<Tensor> Materialize(const SafetensorsTensor& src, const std::vector<int64_t>& shape,
+                                   DType to, std::vector<std::shared_ptr<const void>>* storage) {
   const DType from = *DTypeFromSafetensors(src.dtype);
   Tensor out{nullptr, to, shape};
   const int64_t n = src.num_bytes / DTypeSize(from);
@@ -164,7 +173,9 @@ absl::StatusOr<Tensor> Materialize(const SafetensorsTensor& src, const std::vect
   // 64-byte alignment suits every vector width the kernels use.
   const size_t bytes = (static_cast<size_t>(n) * DTypeSize(to) + 63) / 64 * 64;
   void* owned = std::aligned_alloc(64, std::max<size_t>(bytes, 64));
-  if (owned == nullptr) return absl::ResourceExhaustedError(absl::StrCat("cannot allocate ", bytes, " bytes"));
+  if (owned == nullptr) {
+    return absl::ResourceExhaustedError(absl::StrCat("cannot allocate ", bytes, " bytes"));
+  }
   storage->push_back(std::shared_ptr<const void>(owned, std::free));
   ConvertElements(src.data, from, n, static_cast<uint8_t*>(owned), to);
   out.data = owned;
@@ -174,9 +185,11 @@ absl::StatusOr<Tensor> Materialize(const SafetensorsTensor& src, const std::vect
 // Older configs may omit qk_norm_share_param_across_head; the authors' code
 // then defaults to per-head weights, but checkpoints trained before the flag
 // existed hold shared [d] weights. The tensor shape settles it.
-void SettleQkNormSharing(const std::string& config_text, const TensorFiles& files, FoxConfig* config) {
+void SettleQkNormSharing(const std::string& config_text, const TensorFiles& files,
+                         FoxConfig* config) {
   if (!config->qk_norm) return;
-  const nlohmann::json root = nlohmann::json::parse(config_text, nullptr, /*allow_exceptions=*/false);
+  const nlohmann::json root =
+      nlohmann::json::parse(config_text, nullptr, /*allow_exceptions=*/false);
   if (root.is_object() && root.contains("qk_norm_share_param_across_head") &&
       !root["qk_norm_share_param_across_head"].is_null()) {
     return;
@@ -189,7 +202,8 @@ void SettleQkNormSharing(const std::string& config_text, const TensorFiles& file
 
 }  // namespace
 
-absl::StatusOr<Checkpoint> LoadCheckpoint(const std::string& dir, const CheckpointOptions& options) {
+absl::StatusOr<Checkpoint> LoadCheckpoint(const std::string& dir,
+                                          const CheckpointOptions& options) {
   if (options.dtype == DType::kF16) {
     return absl::InvalidArgumentError("weights are served in float32 or bfloat16, not float16");
   }
@@ -209,18 +223,27 @@ absl::StatusOr<Checkpoint> LoadCheckpoint(const std::string& dir, const Checkpoi
   ckpt.dir = dir;
   ckpt.config = *config;
   ckpt.file_dtype = *DTypeFromSafetensors(files->tensors.at(specs.front().name).tensor->dtype);
-  const DType serve = options.dtype.value_or(ckpt.file_dtype == DType::kBF16 ? DType::kBF16 : DType::kF32);
+  const DType serve =
+      options.dtype.value_or(ckpt.file_dtype == DType::kBF16 ? DType::kBF16 : DType::kF32);
   FoxWeights& w = ckpt.weights;
   w.dtype = serve;
   w.layers.resize(config->num_layers);
-  for (const auto& file : files->files) w.storage.push_back(file);
+  std::set<const SafetensorsFile*> viewed;  // files some tensor points into
   for (const TensorSpec& spec : specs) {
     const TensorFiles::Entry& entry = files->tensors.at(spec.name);
     absl::StatusOr<Tensor> tensor =
         Materialize(*entry.tensor, spec.shape, spec.is_matrix ? serve : DType::kF32, &w.storage);
-    if (!tensor.ok()) return absl::Status(tensor.status().code(), absl::StrCat(entry.file->path(), ": tensor '",
-                                                                               spec.name, "': ", tensor.status().message()));
+    if (!tensor.ok()) {
+      return absl::Status(tensor.status().code(),
+                          absl::StrCat(entry.file->path(), ": tensor '", spec.name,
+                                       "': ", tensor.status().message()));
+    }
+    if (tensor->data == entry.tensor->data) viewed.insert(entry.file);
     BoundTensor(spec, w) = *std::move(tensor);
+  }
+  // A file every tensor was converted out of need not stay mapped.
+  for (const auto& file : files->files) {
+    if (viewed.count(file.get()) > 0) w.storage.push_back(file);
   }
   return ckpt;
 }

@@ -101,14 +101,19 @@ using EntryProducer = std::function<const HostTensor&(size_t entry)>;
 
 // Writes `entries` to `path` (via a temporary file renamed at the end, so a
 // failed write never leaves a plausible-looking checkpoint behind).
-absl::Status WriteFile(const std::string& path, const std::vector<FileEntry>& entries, const EntryProducer& produce,
-                       DType dtype) {
+absl::Status WriteFile(const std::string& path, const std::vector<FileEntry>& entries,
+                       const EntryProducer& produce, DType dtype) {
   nlohmann::ordered_json header;
   header["__metadata__"] = {{"format", "pt"}};
   int64_t offset = 0;
   for (const FileEntry& e : entries) {
+    if (e.name.empty() || e.name == "__metadata__") {
+      return absl::InvalidArgumentError(absl::StrCat("'", e.name, "' cannot name a tensor"));
+    }
     const int64_t bytes = NumElements(e.shape) * DTypeSize(dtype);
-    header[e.name] = {{"dtype", SafetensorsDTypeName(dtype)}, {"shape", e.shape}, {"data_offsets", {offset, offset + bytes}}};
+    header[e.name] = {{"dtype", SafetensorsDTypeName(dtype)},
+                      {"shape", e.shape},
+                      {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
   }
   std::string text = header.dump();
@@ -116,10 +121,15 @@ absl::Status WriteFile(const std::string& path, const std::vector<FileEntry>& en
 
   const std::string tmp = path + ".tmp";
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (f == nullptr) return absl::InternalError(absl::StrCat(tmp, ": cannot create: ", std::strerror(errno)));
+  if (f == nullptr) {
+    return absl::InternalError(absl::StrCat(tmp, ": cannot create: ", std::strerror(errno)));
+  }
   uint8_t length[8];
-  for (int i = 0; i < 8; ++i) length[i] = static_cast<uint8_t>(static_cast<uint64_t>(text.size()) >> (8 * i));
-  bool ok = std::fwrite(length, 1, 8, f) == 8 && std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  for (int i = 0; i < 8; ++i) {
+    length[i] = static_cast<uint8_t>(static_cast<uint64_t>(text.size()) >> (8 * i));
+  }
+  bool ok = std::fwrite(length, 1, 8, f) == 8 &&
+            std::fwrite(text.data(), 1, text.size(), f) == text.size();
   constexpr int64_t kChunk = 1 << 20;
   std::vector<uint8_t> converted(kChunk * DTypeSize(dtype));
   for (size_t i = 0; ok && i < entries.size(); ++i) {
@@ -128,8 +138,9 @@ absl::Status WriteFile(const std::string& path, const std::vector<FileEntry>& en
     if (t.shape != entries[i].shape || static_cast<int64_t>(t.values.size()) != n) {
       std::fclose(f);
       std::remove(tmp.c_str());
-      return absl::InvalidArgumentError(absl::StrCat("tensor '", entries[i].name, "' holds ", t.values.size(),
-                                                     " values for its shape of ", n));
+      return absl::InvalidArgumentError(absl::StrCat("tensor '", entries[i].name, "' holds ",
+                                                     t.values.size(), " values for its shape of ",
+                                                     n));
     }
     for (int64_t first = 0; ok && first < n; first += kChunk) {
       const int64_t m = std::min(kChunk, n - first);
@@ -162,7 +173,8 @@ std::vector<int> AssignShards(const std::vector<FileEntry>& entries, int num_sha
     cumulative += NumElements(entries[i].shape);
     const int64_t tensors_left = static_cast<int64_t>(entries.size() - i - 1);
     const int shards_left = num_shards - 1 - shard;
-    if (shards_left > 0 && (cumulative * num_shards >= total * (shard + 1) || tensors_left == shards_left)) ++shard;
+    const bool full = cumulative * num_shards >= total * (shard + 1);
+    if (shards_left > 0 && (full || tensors_left == shards_left)) ++shard;
   }
   return shard_of;
 }
@@ -174,9 +186,13 @@ absl::Status RemoveOldWeights(const std::string& dir) {
   std::error_code ec;
   for (const fs::directory_entry& entry : fs::directory_iterator(dir, ec)) {
     const std::string name = entry.path().filename().string();
-    if (name == "model.safetensors" || name == "model.safetensors.index.json" || std::regex_match(name, kShard)) {
+    if (name == "model.safetensors" || name == "model.safetensors.index.json" ||
+        std::regex_match(name, kShard)) {
       fs::remove(entry.path(), ec);
-      if (ec) return absl::InternalError(absl::StrCat(entry.path().string(), ": cannot remove: ", ec.message()));
+      if (ec) {
+        return absl::InternalError(
+            absl::StrCat(entry.path().string(), ": cannot remove: ", ec.message()));
+      }
     }
   }
   if (ec) return absl::InternalError(absl::StrCat(dir, ": cannot list: ", ec.message()));
@@ -191,12 +207,13 @@ absl::Status WriteText(const std::string& path, const std::string& text) {
   return absl::OkStatus();
 }
 
-absl::Status WriteCheckpoint(const std::string& dir, const FoxConfig& config, const std::vector<FileEntry>& entries,
-                             const EntryProducer& produce, const WriteOptions& options) {
+absl::Status WriteCheckpoint(const std::string& dir, const FoxConfig& config,
+                             const std::vector<FileEntry>& entries, const EntryProducer& produce,
+                             const WriteOptions& options) {
   if (options.num_shards < 1 || options.num_shards > static_cast<int>(entries.size()) ||
       options.num_shards > 99999) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot split ", entries.size(), " tensors into ",
-                                                   options.num_shards, " shards"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot split ", entries.size(), " tensors into ", options.num_shards, " shards"));
   }
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -205,18 +222,19 @@ absl::Status WriteCheckpoint(const std::string& dir, const FoxConfig& config, co
 
   nlohmann::json config_json = nlohmann::json::parse(FoxConfigToJson(config));
   config_json["torch_dtype"] = DTypeName(options.dtype);
-  if (absl::Status s = WriteText((fs::path(dir) / "config.json").string(), config_json.dump(2) + "\n"); !s.ok()) {
-    return s;
-  }
+  const std::string config_path = (fs::path(dir) / "config.json").string();
+  if (absl::Status s = WriteText(config_path, config_json.dump(2) + "\n"); !s.ok()) return s;
   if (options.num_shards == 1) {
-    return WriteFile((fs::path(dir) / "model.safetensors").string(), entries, produce, options.dtype);
+    return WriteFile((fs::path(dir) / "model.safetensors").string(), entries, produce,
+                     options.dtype);
   }
   const std::vector<int> shard_of = AssignShards(entries, options.num_shards);
   nlohmann::json weight_map = nlohmann::json::object();
   int64_t total_size = 0;
   for (int shard = 0; shard < options.num_shards; ++shard) {
     char name_buf[64];
-    std::snprintf(name_buf, sizeof(name_buf), "model-%05d-of-%05d.safetensors", shard + 1, options.num_shards);
+    std::snprintf(name_buf, sizeof(name_buf), "model-%05d-of-%05d.safetensors", shard + 1,
+                  options.num_shards);
     const std::string name = name_buf;
     std::vector<FileEntry> subset;
     std::vector<size_t> original;
@@ -227,13 +245,15 @@ absl::Status WriteCheckpoint(const std::string& dir, const FoxConfig& config, co
       weight_map[entries[i].name] = name;
       total_size += NumElements(entries[i].shape) * DTypeSize(options.dtype);
     }
-    const EntryProducer shard_produce = [&](size_t i) -> const HostTensor& { return produce(original[i]); };
-    if (absl::Status s = WriteFile((fs::path(dir) / name).string(), subset, shard_produce, options.dtype); !s.ok()) {
-      return s;
-    }
+    const EntryProducer shard_produce = [&](size_t i) -> const HostTensor& {
+      return produce(original[i]);
+    };
+    const std::string path = (fs::path(dir) / name).string();
+    if (absl::Status s = WriteFile(path, subset, shard_produce, options.dtype); !s.ok()) return s;
   }
   // The index goes last: a directory with an index has all its shards.
-  const nlohmann::json index = {{"metadata", {{"total_size", total_size}}}, {"weight_map", weight_map}};
+  const nlohmann::json index = {{"metadata", {{"total_size", total_size}}},
+                                {"weight_map", weight_map}};
   return WriteText((fs::path(dir) / "model.safetensors.index.json").string(), index.dump(2) + "\n");
 }
 
@@ -268,12 +288,14 @@ HostTensor RandomFoxTensor(const TensorSpec& spec, const RandomInitOptions& opti
 
 TensorMap RandomFoxTensors(const FoxConfig& config, const RandomInitOptions& options) {
   TensorMap tensors;
-  for (const TensorSpec& spec : FoxTensorSpecs(config)) tensors[spec.name] = RandomFoxTensor(spec, options);
+  for (const TensorSpec& spec : FoxTensorSpecs(config)) {
+    tensors[spec.name] = RandomFoxTensor(spec, options);
+  }
   return tensors;
 }
 
-absl::Status WriteFoxCheckpoint(const std::string& dir, const FoxConfig& config, const TensorMap& tensors,
-                                const WriteOptions& options) {
+absl::Status WriteFoxCheckpoint(const std::string& dir, const FoxConfig& config,
+                                const TensorMap& tensors, const WriteOptions& options) {
   // Model order for the tensors the config names, then any others by name.
   std::vector<FileEntry> entries;
   for (const TensorSpec& spec : FoxTensorSpecs(config)) {
@@ -285,22 +307,26 @@ absl::Status WriteFoxCheckpoint(const std::string& dir, const FoxConfig& config,
   for (const FileEntry& e : EntriesOf(tensors)) {
     if (placed.count(e.name) == 0) entries.push_back(e);
   }
-  return WriteCheckpoint(dir, config, entries,
-                         [&](size_t i) -> const HostTensor& { return tensors.at(entries[i].name); }, options);
+  return WriteCheckpoint(
+      dir, config, entries,
+      [&](size_t i) -> const HostTensor& { return tensors.at(entries[i].name); }, options);
 }
 
-absl::Status WriteFoxCheckpoint(const std::string& dir, const FoxConfig& config, const TensorProducer& produce,
-                                const WriteOptions& options) {
+absl::Status WriteFoxCheckpoint(const std::string& dir, const FoxConfig& config,
+                                const TensorProducer& produce, const WriteOptions& options) {
   const std::vector<TensorSpec> specs = FoxTensorSpecs(config);
   std::vector<FileEntry> entries;
   for (const TensorSpec& spec : specs) entries.push_back({spec.name, spec.shape});
-  return WriteCheckpoint(dir, config, entries, [&](size_t i) -> const HostTensor& { return produce(specs[i]); },
-                         options);
+  return WriteCheckpoint(
+      dir, config, entries, [&](size_t i) -> const HostTensor& { return produce(specs[i]); },
+      options);
 }
 
 absl::Status WriteSafetensors(const std::string& path, const TensorMap& tensors, DType dtype) {
   const std::vector<FileEntry> entries = EntriesOf(tensors);
-  return WriteFile(path, entries, [&](size_t i) -> const HostTensor& { return tensors.at(entries[i].name); }, dtype);
+  return WriteFile(
+      path, entries, [&](size_t i) -> const HostTensor& { return tensors.at(entries[i].name); },
+      dtype);
 }
 
 }  // namespace fox

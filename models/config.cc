@@ -41,7 +41,9 @@ class FieldReader {
   absl::Status PositiveInt(const std::string& field, int64_t max, int* out) const {
     const json* v = Get(field);
     if (v == nullptr) return Error(field, "is required");
-    if (!v->is_number_integer()) return Error(field, absl::StrCat("must be an integer, got ", v->dump()));
+    if (!v->is_number_integer()) {
+      return Error(field, absl::StrCat("must be an integer, got ", v->dump()));
+    }
     const int64_t n = v->get<int64_t>();
     if (v->is_number_unsigned() && v->get<uint64_t>() > static_cast<uint64_t>(max)) {
       return Error(field, absl::StrCat("is implausibly large: ", v->dump()));
@@ -59,10 +61,14 @@ class FieldReader {
       *out = -1;
       return absl::OkStatus();
     }
-    if (!v->is_number_integer()) return Error(field, absl::StrCat("must be an integer or null, got ", v->dump()));
+    if (!v->is_number_integer()) {
+      return Error(field, absl::StrCat("must be an integer or null, got ", v->dump()));
+    }
     const int64_t id = v->get<int64_t>();
-    if (id < 0 || id >= vocab_size || (v->is_number_unsigned() && v->get<uint64_t>() >= static_cast<uint64_t>(vocab_size))) {
-      return Error(field, absl::StrCat("is ", v->dump(), ", outside the vocabulary [0, ", vocab_size, ")"));
+    if (id < 0 || id >= vocab_size ||
+        (v->is_number_unsigned() && v->get<uint64_t>() >= static_cast<uint64_t>(vocab_size))) {
+      return Error(
+          field, absl::StrCat("is ", v->dump(), ", outside the vocabulary [0, ", vocab_size, ")"));
     }
     *out = static_cast<int>(id);
     return absl::OkStatus();
@@ -74,7 +80,9 @@ class FieldReader {
       *out = fallback;
       return absl::OkStatus();
     }
-    if (!v->is_boolean()) return Error(field, absl::StrCat("must be true or false, got ", v->dump()));
+    if (!v->is_boolean()) {
+      return Error(field, absl::StrCat("must be true or false, got ", v->dump()));
+    }
     *out = v->get<bool>();
     return absl::OkStatus();
   }
@@ -97,8 +105,10 @@ class FieldReader {
     if (it == object_.end()) return absl::OkStatus();
     if (it->is_null() && null_ok) return absl::OkStatus();
     if (*it == required) return absl::OkStatus();
-    return Error(field, absl::StrCat("is ", it->dump(), "; a FoX model needs ", required.dump(),
-                                     " (other values belong to the authors' baselines and change the math)"));
+    return Error(
+        field,
+        absl::StrCat("is ", it->dump(), "; a FoX model needs ", required.dump(),
+                     " (other values belong to the authors' baselines and change the math)"));
   }
 
   // A field that must be null (or absent).
@@ -124,10 +134,10 @@ double ShortestDouble(float f) {
   return std::strtod(buf, nullptr);
 }
 
-#define FOX_RETURN_IF_ERROR(expr)        \
-  do {                                   \
-    absl::Status status_ = (expr);       \
-    if (!status_.ok()) return status_;   \
+#define FOX_RETURN_IF_ERROR(expr)      \
+  do {                                 \
+    absl::Status status_ = (expr);     \
+    if (!status_.ok()) return status_; \
   } while (false)
 
 }  // namespace
@@ -139,10 +149,10 @@ int DefaultIntermediateSize(int hidden_size, double hidden_ratio) {
 
 int64_t FoxConfig::NumParameters() const {
   const int64_t h = hidden_size, nh = num_heads, d = head_dim, i = intermediate_size;
-  int64_t layer = 4 * h * h              // q, k, v, o
-                  + nh * h + nh          // forget gate weight and bias
-                  + 2 * h                // attn_norm, mlp_norm
-                  + 3 * i * h;           // gate_up [2I, H] and down [H, I]
+  int64_t layer = 4 * h * h      // q, k, v, o
+                  + nh * h + nh  // forget gate weight and bias
+                  + 2 * h        // attn_norm, mlp_norm
+                  + 3 * i * h;   // gate_up [2I, H] and down [H, I]
   if (use_k_shift) layer += nh * h;
   if (use_v_shift) layer += nh * h;
   if (qk_norm) layer += 2 * (qk_norm_shared ? d : h);
@@ -182,16 +192,19 @@ absl::StatusOr<FoxConfig> ParseFoxConfig(const std::string& json_text, const std
   FOX_RETURN_IF_ERROR(r.PositiveInt("num_hidden_layers", kMaxLayers, &c.num_layers));
   FOX_RETURN_IF_ERROR(r.PositiveInt("num_heads", kMaxDim, &c.num_heads));
   if (c.hidden_size % c.num_heads != 0) {
-    return r.Error("hidden_size", absl::StrCat("(", c.hidden_size, ") is not divisible by num_heads (",
-                                               c.num_heads, ")"));
+    return r.Error(
+        "hidden_size",
+        absl::StrCat("(", c.hidden_size, ") is not divisible by num_heads (", c.num_heads, ")"));
   }
   c.head_dim = c.hidden_size / c.num_heads;
   if (r.Get("num_kv_heads") != nullptr) {
     int kv_heads = 0;
     FOX_RETURN_IF_ERROR(r.PositiveInt("num_kv_heads", kMaxDim, &kv_heads));
     if (kv_heads != c.num_heads) {
-      return r.Error("num_kv_heads", absl::StrCat("is ", kv_heads, "; grouped-query attention is not part of FoX "
-                                                  "(it must be null or equal num_heads, ", c.num_heads, ")"));
+      return r.Error("num_kv_heads", absl::StrCat("is ", kv_heads,
+                                                  "; grouped-query attention is not part of FoX "
+                                                  "(it must be null or equal num_heads, ",
+                                                  c.num_heads, ")"));
     }
   }
   if (r.Get("intermediate_size") != nullptr) {
@@ -206,7 +219,9 @@ absl::StatusOr<FoxConfig> ParseFoxConfig(const std::string& json_text, const std
   }
   double eps = 1e-6;
   FOX_RETURN_IF_ERROR(r.Number("norm_eps", 1e-6, &eps));
-  if (!(eps > 0 && eps < 1)) return r.Error("norm_eps", absl::StrCat("must be in (0, 1), got ", eps));
+  if (!(eps > 0 && eps < 1)) {
+    return r.Error("norm_eps", absl::StrCat("must be in (0, 1), got ", eps));
+  }
   c.norm_eps = static_cast<float>(eps);
 
   FOX_RETURN_IF_ERROR(r.Bool("use_k_shift", false, &c.use_k_shift));
@@ -291,8 +306,8 @@ absl::StatusOr<FoxConfig> NamedFoxConfig(const std::string& name, bool pro) {
   } else if (name == "760m") {
     c.hidden_size = 1536, c.num_layers = 24, c.num_heads = 24, c.intermediate_size = 3584;
   } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unknown model configuration '", name, "' (expected tiny, 125m, 360m or 760m)"));
+    return absl::InvalidArgumentError(absl::StrCat("unknown model configuration '", name,
+                                                   "' (expected tiny, 125m, 360m or 760m)"));
   }
   c.head_dim = c.hidden_size / c.num_heads;
   c.use_k_shift = c.use_v_shift = pro;

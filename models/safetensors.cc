@@ -30,7 +30,8 @@ absl::Status Invalid(const std::string& path, const std::string& what) {
   return absl::InvalidArgumentError(absl::StrCat(path, ": ", what));
 }
 
-absl::Status TensorError(const std::string& path, const std::string& name, const std::string& what) {
+absl::Status TensorError(const std::string& path, const std::string& name,
+                         const std::string& what) {
   return absl::InvalidArgumentError(absl::StrCat(path, ": tensor '", name, "': ", what));
 }
 
@@ -40,7 +41,8 @@ absl::StatusOr<json> ParseJsonObject(std::string_view text, const std::string& p
   std::set<std::string> keys;
   std::string duplicate;
   auto on_event = [&](int depth, json::parse_event_t event, json& parsed) {
-    if (event == json::parse_event_t::key && depth == 1 && !keys.insert(parsed.get<std::string>()).second) {
+    if (event == json::parse_event_t::key && depth == 1 &&
+        !keys.insert(parsed.get<std::string>()).second) {
       duplicate = parsed.get<std::string>();
     }
     return true;
@@ -74,14 +76,20 @@ absl::Status ParseEntry(const std::string& path, const std::string& name, const 
   auto dtype = entry.find("dtype");
   auto shape = entry.find("shape");
   auto offsets = entry.find("data_offsets");
-  if (dtype == entry.end() || !dtype->is_string()) return TensorError(path, name, "missing string 'dtype'");
-  if (shape == entry.end() || !shape->is_array()) return TensorError(path, name, "missing array 'shape'");
+  if (dtype == entry.end() || !dtype->is_string()) {
+    return TensorError(path, name, "missing string 'dtype'");
+  }
+  if (shape == entry.end() || !shape->is_array()) {
+    return TensorError(path, name, "missing array 'shape'");
+  }
   if (offsets == entry.end() || !offsets->is_array() || offsets->size() != 2) {
     return TensorError(path, name, "'data_offsets' must be [begin, end]");
   }
   out->dtype = dtype->get<std::string>();
   const int element_size = SafetensorsDTypeSize(out->dtype);
-  if (element_size == 0) return TensorError(path, name, absl::StrCat("unknown dtype '", out->dtype, "'"));
+  if (element_size == 0) {
+    return TensorError(path, name, absl::StrCat("unknown dtype '", out->dtype, "'"));
+  }
 
   int64_t num_bytes = element_size;
   for (const json& dim : *shape) {
@@ -98,12 +106,14 @@ absl::Status ParseEntry(const std::string& path, const std::string& name, const 
     return TensorError(path, name, absl::StrCat("bad data_offsets ", offsets->dump()));
   }
   if (*end > data_size) {
-    return TensorError(path, name, absl::StrCat("data_offsets ", offsets->dump(), " lie outside the ", data_size,
-                                                "-byte data section (truncated file?)"));
+    return TensorError(path, name,
+                       absl::StrCat("data_offsets ", offsets->dump(), " lie outside the ",
+                                    data_size, "-byte data section (truncated file?)"));
   }
   if (*end - *begin != num_bytes) {
-    return TensorError(path, name, absl::StrCat("holds ", *end - *begin, " bytes but shape ", shape->dump(),
-                                                " of ", out->dtype, " needs ", num_bytes));
+    return TensorError(path, name,
+                       absl::StrCat("holds ", *end - *begin, " bytes but shape ", shape->dump(),
+                                    " of ", out->dtype, " needs ", num_bytes));
   }
   out->data = data + *begin;
   out->num_bytes = num_bytes;
@@ -125,9 +135,12 @@ int SafetensorsDTypeSize(std::string_view dtype) {
 
 const char* SafetensorsDTypeName(DType dtype) {
   switch (dtype) {
-    case DType::kF32: return "F32";
-    case DType::kBF16: return "BF16";
-    case DType::kF16: return "F16";
+    case DType::kF32:
+      return "F32";
+    case DType::kBF16:
+      return "BF16";
+    case DType::kF16:
+      return "F16";
   }
   return "?";
 }
@@ -139,9 +152,12 @@ std::optional<DType> DTypeFromSafetensors(std::string_view dtype) {
   return std::nullopt;
 }
 
-absl::StatusOr<std::shared_ptr<const SafetensorsFile>> SafetensorsFile::Open(const std::string& path) {
+absl::StatusOr<std::shared_ptr<const SafetensorsFile>> SafetensorsFile::Open(
+    const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return absl::NotFoundError(absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
+  if (fd < 0) {
+    return absl::NotFoundError(absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
+  }
   struct stat st;
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
@@ -150,11 +166,14 @@ absl::StatusOr<std::shared_ptr<const SafetensorsFile>> SafetensorsFile::Open(con
   const uint64_t file_size = static_cast<uint64_t>(st.st_size);
   if (file_size < 8) {
     ::close(fd);
-    return Invalid(path, absl::StrCat("truncated: ", file_size, " bytes, shorter than the 8-byte header length"));
+    return Invalid(path, absl::StrCat("truncated: ", file_size,
+                                      " bytes, shorter than the 8-byte header length"));
   }
   void* mapping = ::mmap(nullptr, file_size, PROT_READ, MAP_PRIVATE, fd, 0);
   ::close(fd);  // the mapping keeps the file open
-  if (mapping == MAP_FAILED) return absl::InternalError(absl::StrCat(path, ": mmap: ", std::strerror(errno)));
+  if (mapping == MAP_FAILED) {
+    return absl::InternalError(absl::StrCat(path, ": mmap: ", std::strerror(errno)));
+  }
   // Start reading ahead now: the first forward pass touches every page anyway.
   ::madvise(mapping, file_size, MADV_WILLNEED);
 
@@ -167,9 +186,12 @@ absl::StatusOr<std::shared_ptr<const SafetensorsFile>> SafetensorsFile::Open(con
   uint64_t header_size = 0;
   for (int i = 7; i >= 0; --i) header_size = (header_size << 8) | base[i];  // little-endian
   if (header_size > file_size - 8) {
-    return Invalid(path, absl::StrCat("header length ", header_size, " exceeds the file (", file_size, " bytes)"));
+    return Invalid(path, absl::StrCat("header length ", header_size, " exceeds the file (",
+                                      file_size, " bytes)"));
   }
-  if (header_size > kMaxHeaderBytes) return Invalid(path, absl::StrCat("header length ", header_size, " is implausible"));
+  if (header_size > kMaxHeaderBytes) {
+    return Invalid(path, absl::StrCat("header length ", header_size, " is implausible"));
+  }
   const std::string_view header(reinterpret_cast<const char*>(base + 8), header_size);
   const uint8_t* data = base + 8 + header_size;
   const int64_t data_size = static_cast<int64_t>(file_size - 8 - header_size);
@@ -181,7 +203,9 @@ absl::StatusOr<std::shared_ptr<const SafetensorsFile>> SafetensorsFile::Open(con
     if (name == "__metadata__") {
       if (!entry.is_object()) return Invalid(path, "__metadata__ is not an object");
       for (const auto& [key, value] : entry.items()) {
-        if (!value.is_string()) return Invalid(path, absl::StrCat("__metadata__ value of '", key, "' is not a string"));
+        if (!value.is_string()) {
+          return Invalid(path, absl::StrCat("__metadata__ value of '", key, "' is not a string"));
+        }
         file->metadata_[key] = value.get<std::string>();
       }
       continue;
@@ -196,8 +220,8 @@ absl::StatusOr<std::shared_ptr<const SafetensorsFile>> SafetensorsFile::Open(con
   std::sort(extents.begin(), extents.end());
   for (size_t i = 1; i < extents.size(); ++i) {
     if (std::get<0>(extents[i]) < std::get<1>(extents[i - 1])) {
-      return Invalid(path, absl::StrCat("tensors '", std::get<2>(extents[i - 1]), "' and '", std::get<2>(extents[i]),
-                                        "' overlap"));
+      return Invalid(path, absl::StrCat("tensors '", std::get<2>(extents[i - 1]), "' and '",
+                                        std::get<2>(extents[i]), "' overlap"));
     }
   }
   return std::shared_ptr<const SafetensorsFile>(std::move(file));
@@ -212,7 +236,8 @@ const SafetensorsTensor* SafetensorsFile::Find(const std::string& name) const {
   return it == tensors_.end() ? nullptr : &it->second;
 }
 
-absl::StatusOr<SafetensorsIndex> ParseSafetensorsIndex(const std::string& json_text, const std::string& source) {
+absl::StatusOr<SafetensorsIndex> ParseSafetensorsIndex(const std::string& json_text,
+                                                       const std::string& source) {
   absl::StatusOr<json> root = ParseJsonObject(json_text, source);
   if (!root.ok()) return root.status();
   SafetensorsIndex index;
@@ -225,14 +250,19 @@ absl::StatusOr<SafetensorsIndex> ParseSafetensorsIndex(const std::string& json_t
     }
   }
   auto map = root->find("weight_map");
-  if (map == root->end() || !map->is_object()) return Invalid(source, "missing object 'weight_map'");
+  if (map == root->end() || !map->is_object()) {
+    return Invalid(source, "missing object 'weight_map'");
+  }
   for (const auto& [name, file] : map->items()) {
-    if (!file.is_string()) return Invalid(source, absl::StrCat("weight_map['", name, "'] is not a string"));
+    if (!file.is_string()) {
+      return Invalid(source, absl::StrCat("weight_map['", name, "'] is not a string"));
+    }
     const std::string shard = file.get<std::string>();
     // Shards live beside the index; anything else could point anywhere.
     if (shard.empty() || shard == "." || shard == ".." || shard.find('/') != std::string::npos ||
         shard.find('\0') != std::string::npos) {
-      return Invalid(source, absl::StrCat("weight_map['", name, "'] names '", shard, "', not a file beside the index"));
+      return Invalid(source, absl::StrCat("weight_map['", name, "'] names '", shard,
+                                          "', not a file beside the index"));
     }
     index.weight_map[name] = shard;
   }

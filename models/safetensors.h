@@ -66,7 +66,7 @@ std::optional<DType> DTypeFromSafetensors(std::string_view dtype);
 
 // model.safetensors.index.json: which shard file holds each tensor.
 struct SafetensorsIndex {
-  int64_t total_size = -1;  // metadata.total_size, -1 when absent
+  int64_t total_size = -1;                        // metadata.total_size, -1 when absent
   std::map<std::string, std::string> weight_map;  // tensor name -> shard file name
 };
 

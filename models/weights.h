@@ -26,30 +26,30 @@ struct Tensor {
 };
 
 struct LayerWeights {
-  Tensor attn_norm;               // [H] f32
-  Tensor q_proj;                  // [H, H]
-  Tensor k_proj;                  // [H, H]
-  Tensor v_proj;                  // [H, H]
-  Tensor k_shift;                 // [nH, H] f32, empty without use_k_shift
-  Tensor v_shift;                 // [nH, H] f32, empty without use_v_shift
-  Tensor fgate_w;                 // [nH, H] f32
-  Tensor fgate_b;                 // [nH] f32
-  Tensor q_norm;                  // [d] or [H] f32, empty without qk_norm
-  Tensor k_norm;                  // [d] or [H] f32, empty without qk_norm
-  Tensor ogate;                   // [H, H], empty without use_output_gate
-  Tensor output_norm;             // [H] f32, empty without use_output_norm
-  Tensor o_proj;                  // [H, H]
-  Tensor mlp_norm;                // [H] f32
-  Tensor gate_up;                 // [2I, H]: rows 0..I-1 gate, I..2I-1 up
-  Tensor down;                    // [H, I]
+  Tensor attn_norm;    // [H] f32
+  Tensor q_proj;       // [H, H]
+  Tensor k_proj;       // [H, H]
+  Tensor v_proj;       // [H, H]
+  Tensor k_shift;      // [nH, H] f32, empty without use_k_shift
+  Tensor v_shift;      // [nH, H] f32, empty without use_v_shift
+  Tensor fgate_w;      // [nH, H] f32
+  Tensor fgate_b;      // [nH] f32
+  Tensor q_norm;       // [d] or [H] f32, empty without qk_norm
+  Tensor k_norm;       // [d] or [H] f32, empty without qk_norm
+  Tensor ogate;        // [H, H], empty without use_output_gate
+  Tensor output_norm;  // [H] f32, empty without use_output_norm
+  Tensor o_proj;       // [H, H]
+  Tensor mlp_norm;     // [H] f32
+  Tensor gate_up;      // [2I, H]: rows 0..I-1 gate, I..2I-1 up
+  Tensor down;         // [H, I]
 };
 
 struct FoxWeights {
-  Tensor embeddings;              // [V, H]
+  Tensor embeddings;  // [V, H]
   std::vector<LayerWeights> layers;
-  Tensor final_norm;              // [H] f32
-  Tensor lm_head;                 // [V, H]
-  DType dtype = DType::kF32;      // dtype of the large matrices
+  Tensor final_norm;          // [H] f32
+  Tensor lm_head;             // [V, H]
+  DType dtype = DType::kF32;  // dtype of the large matrices
 
   // Keeps the mapped files and converted buffers alive.
   std::vector<std::shared_ptr<const void>> storage;

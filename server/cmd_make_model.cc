@@ -46,7 +46,8 @@ absl::StatusOr<DType> ParseDType(const std::string& name) {
   if (name == "float32") return DType::kF32;
   if (name == "bfloat16") return DType::kBF16;
   if (name == "float16") return DType::kF16;
-  return absl::InvalidArgumentError(absl::StrCat("--dtype: expected float32, bfloat16 or float16, got '", name, "'"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("--dtype: expected float32, bfloat16 or float16, got '", name, "'"));
 }
 
 // Per-head forget-gate biases from --fgate-bias, or from
@@ -54,16 +55,19 @@ absl::StatusOr<DType> ParseDType(const std::string& name) {
 // Before the data-dependent term, a bias b decays a key by logsigmoid(b) per
 // token: -0.31 at b = 1 (down by e^-10 after ~30 tokens), -3.4e-4 at b = 8
 // (~30,000 tokens).
-absl::StatusOr<std::vector<float>> ForgetGateBiases(const MakeModelFlags& flags, const FlagSet& set, int num_heads) {
+absl::StatusOr<std::vector<float>> ForgetGateBiases(const MakeModelFlags& flags, const FlagSet& set,
+                                                    int num_heads) {
   if (set.WasSet("fgate-bias") && set.WasSet("forget-head-fraction")) {
-    return absl::InvalidArgumentError("--fgate-bias and --forget-head-fraction are alternatives; pass one");
+    return absl::InvalidArgumentError(
+        "--fgate-bias and --forget-head-fraction are alternatives; pass one");
   }
   std::vector<float> biases;
   if (set.WasSet("fgate-bias")) {
     for (absl::string_view part : absl::StrSplit(flags.fgate_bias, ',')) {
       float b;
       if (!absl::SimpleAtof(absl::StripAsciiWhitespace(part), &b) || !std::isfinite(b)) {
-        return absl::InvalidArgumentError(absl::StrCat("--fgate-bias: '", part, "' is not a number"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("--fgate-bias: '", part, "' is not a number"));
       }
       biases.push_back(b);
     }
@@ -73,7 +77,9 @@ absl::StatusOr<std::vector<float>> ForgetGateBiases(const MakeModelFlags& flags,
     }
   } else if (set.WasSet("forget-head-fraction")) {
     const double f = flags.forget_head_fraction;
-    if (!(f >= 0 && f <= 1)) return absl::InvalidArgumentError("--forget-head-fraction must be in [0, 1]");
+    if (!(f >= 0 && f <= 1)) {
+      return absl::InvalidArgumentError("--forget-head-fraction must be in [0, 1]");
+    }
     const int num_forget = static_cast<int>(std::lround(f * num_heads));
     for (int h = 0; h < num_heads; ++h) {
       biases.push_back(static_cast<float>(h < num_forget ? flags.forget_bias : flags.keep_bias));
@@ -107,18 +113,27 @@ int64_t DirectoryBytes(const std::string& dir) {
 absl::Status MakeModel(const MakeModelFlags& flags, const FlagSet& set) {
   if (flags.out.empty()) return absl::InvalidArgumentError("--out is required");
   if (flags.variant != "pro" && flags.variant != "llama") {
-    return absl::InvalidArgumentError(absl::StrCat("--variant: expected pro or llama, got '", flags.variant, "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--variant: expected pro or llama, got '", flags.variant, "'"));
   }
   absl::StatusOr<FoxConfig> config = NamedFoxConfig(flags.config, flags.variant == "pro");
-  if (!config.ok()) return absl::InvalidArgumentError(absl::StrCat("--config: ", config.status().message()));
+  if (!config.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--config: ", config.status().message()));
+  }
   if (flags.qk_norm_per_head) {
-    if (!config->qk_norm) return absl::InvalidArgumentError("--qk-norm-per-head needs --variant pro (QK-norm)");
+    if (!config->qk_norm) {
+      return absl::InvalidArgumentError("--qk-norm-per-head needs --variant pro (QK-norm)");
+    }
     config->qk_norm_shared = false;
   }
   absl::StatusOr<DType> dtype = ParseDType(flags.dtype);
   if (!dtype.ok()) return dtype.status();
-  if (flags.shards < 1 || flags.shards > 9999) return absl::InvalidArgumentError("--shards must be in [1, 9999]");
-  if (flags.model_max_length < 1) return absl::InvalidArgumentError("--model-max-length must be positive");
+  if (flags.shards < 1 || flags.shards > 9999) {
+    return absl::InvalidArgumentError("--shards must be in [1, 9999]");
+  }
+  if (flags.model_max_length < 1) {
+    return absl::InvalidArgumentError("--model-max-length must be positive");
+  }
   absl::StatusOr<std::vector<float>> biases = ForgetGateBiases(flags, set, config->num_heads);
   if (!biases.ok()) return biases.status();
   absl::StatusOr<std::string> gpt2_dir = Gpt2Dir(flags.gpt2_dir);
@@ -144,10 +159,11 @@ absl::Status MakeModel(const MakeModelFlags& flags, const FlagSet& set) {
   tokenizer.model_max_length = static_cast<int>(flags.model_max_length);
   if (absl::Status s = WriteTokenizerFiles(flags.out, tokenizer); !s.ok()) return s;
 
-  std::printf("wrote %s: FoX-%s %s, %lld parameters, %s, %lld shard(s), %lld bytes\n", flags.out.c_str(),
-              flags.variant == "pro" ? "Pro" : "LLaMA", flags.config.c_str(),
+  std::printf("wrote %s: FoX-%s %s, %lld parameters, %s, %lld shard(s), %lld bytes\n",
+              flags.out.c_str(), flags.variant == "pro" ? "Pro" : "LLaMA", flags.config.c_str(),
               static_cast<long long>(config->NumParameters()), flags.dtype.c_str(),
-              static_cast<long long>(flags.shards), static_cast<long long>(DirectoryBytes(flags.out)));
+              static_cast<long long>(flags.shards),
+              static_cast<long long>(DirectoryBytes(flags.out)));
   return absl::OkStatus();
 }
 
@@ -163,10 +179,13 @@ int RunMakeModelCommand(int argc, char** argv) {
   set.Add("shards", &flags.shards, "number of safetensors shards (> 1 also writes the index)");
   set.Add("out", &flags.out, "output directory (required)");
   set.Add("gpt2-dir", &flags.gpt2_dir, "folder with GPT-2's encoder.json and vocab.bpe");
-  set.Add("plain-tokenizer", &flags.plain_tokenizer, "name GPT2Tokenizer (no JSON escaping) in tokenizer_config.json");
+  set.Add("plain-tokenizer", &flags.plain_tokenizer,
+          "name GPT2Tokenizer (no JSON escaping) in tokenizer_config.json");
   set.Add("model-max-length", &flags.model_max_length, "model_max_length in tokenizer_config.json");
-  set.Add("qk-norm-per-head", &flags.qk_norm_per_head, "QK-norm weights per head ([H]) instead of shared ([d])");
-  set.Add("fgate-bias", &flags.fgate_bias, "forget-gate bias per head, comma-separated (all layers)");
+  set.Add("qk-norm-per-head", &flags.qk_norm_per_head,
+          "QK-norm weights per head ([H]) instead of shared ([d])");
+  set.Add("fgate-bias", &flags.fgate_bias,
+          "forget-gate bias per head, comma-separated (all layers)");
   set.Add("forget-head-fraction", &flags.forget_head_fraction,
           "fraction of heads per layer given --forget-bias; the others get --keep-bias");
   set.Add("forget-bias", &flags.forget_bias, "forget-gate bias of the forgetting heads");

@@ -30,8 +30,8 @@ std::vector<float> ValuesOf(const Tensor& t) {
 
 // Loads `dir` and checks every tensor against `written`, as stored in a file
 // of `file_dtype` and served in `serve_dtype`.
-void ExpectLoadedEquals(const std::string& dir, const FoxConfig& config, const TensorMap& written, DType file_dtype,
-                        std::optional<DType> requested, DType serve_dtype) {
+void ExpectLoadedEquals(const std::string& dir, const FoxConfig& config, const TensorMap& written,
+                        DType file_dtype, std::optional<DType> requested, DType serve_dtype) {
   absl::StatusOr<Checkpoint> ckpt = LoadCheckpoint(dir, {requested});
   ASSERT_TRUE(ckpt.ok()) << ckpt.status();
   EXPECT_EQ(ckpt->config, config);
@@ -48,7 +48,8 @@ void ExpectLoadedEquals(const std::string& dir, const FoxConfig& config, const T
     EXPECT_EQ(t.dtype, spec.is_matrix ? serve_dtype : DType::kF32) << spec.name;
     EXPECT_EQ(reinterpret_cast<uintptr_t>(t.data) % DTypeSize(t.dtype), 0u) << spec.name;
     // Exact: a file value converts to the serving dtype by one rounding.
-    const std::vector<float> expected = RoundTo(t.dtype, RoundTo(file_dtype, written.at(spec.name).values));
+    const std::vector<float> expected =
+        RoundTo(t.dtype, RoundTo(file_dtype, written.at(spec.name).values));
     EXPECT_EQ(ValuesOf(t), expected) << spec.name;
     total += t.numel();
   }
@@ -57,18 +58,20 @@ void ExpectLoadedEquals(const std::string& dir, const FoxConfig& config, const T
 
 void ExpectAbsentOptionalTensors(const FoxWeights& w) {
   for (const LayerWeights& layer : w.layers) {
-    EXPECT_TRUE(layer.k_shift.empty() && layer.v_shift.empty() && layer.q_norm.empty() && layer.k_norm.empty() &&
-                layer.ogate.empty() && layer.output_norm.empty());
+    EXPECT_TRUE(layer.k_shift.empty() && layer.v_shift.empty() && layer.q_norm.empty() &&
+                layer.k_norm.empty() && layer.ogate.empty() && layer.output_norm.empty());
   }
 }
 
 // Expects LoadCheckpoint to fail with `code` and a message holding every needle.
-void ExpectLoadError(const std::string& dir, absl::StatusCode code, std::vector<std::string> needles) {
+void ExpectLoadError(const std::string& dir, absl::StatusCode code,
+                     std::vector<std::string> needles) {
   absl::StatusOr<Checkpoint> ckpt = LoadCheckpoint(dir);
   ASSERT_FALSE(ckpt.ok());
   EXPECT_EQ(ckpt.status().code(), code) << ckpt.status();
   for (const std::string& needle : needles) {
-    EXPECT_NE(ckpt.status().message().find(needle), std::string::npos) << ckpt.status() << "\nmissing: " << needle;
+    EXPECT_NE(ckpt.status().message().find(needle), std::string::npos)
+        << ckpt.status() << "\nmissing: " << needle;
   }
 }
 
@@ -80,9 +83,9 @@ struct RoundTripCase {
 
 TEST(CheckpointTest, RoundTripsEveryDtypeCombination) {
   const RoundTripCase cases[] = {
-      {DType::kF32, std::nullopt, DType::kF32},  {DType::kF32, DType::kBF16, DType::kBF16},
+      {DType::kF32, std::nullopt, DType::kF32},   {DType::kF32, DType::kBF16, DType::kBF16},
       {DType::kBF16, std::nullopt, DType::kBF16}, {DType::kBF16, DType::kF32, DType::kF32},
-      {DType::kF16, std::nullopt, DType::kF32},  {DType::kF16, DType::kBF16, DType::kBF16},
+      {DType::kF16, std::nullopt, DType::kF32},   {DType::kF16, DType::kBF16, DType::kBF16},
   };
   for (bool pro : {true, false}) {
     const FoxConfig config = SmallTestConfig(pro);
@@ -90,7 +93,8 @@ TEST(CheckpointTest, RoundTripsEveryDtypeCombination) {
       SCOPED_TRACE(::testing::Message() << "pro=" << pro << " file=" << DTypeName(c.file)
                                         << " served=" << DTypeName(c.served));
       TempDir dir;
-      absl::StatusOr<TensorMap> written = WriteRandomTestModel(dir.path(), config, {.seed = 11}, {.dtype = c.file});
+      absl::StatusOr<TensorMap> written =
+          WriteRandomTestModel(dir.path(), config, {.seed = 11}, {.dtype = c.file});
       ASSERT_TRUE(written.ok()) << written.status();
       ExpectLoadedEquals(dir.path(), config, *written, c.file, c.requested, c.served);
     }
@@ -99,7 +103,8 @@ TEST(CheckpointTest, RoundTripsEveryDtypeCombination) {
 
 TEST(CheckpointTest, MatchingDtypeIsZeroCopy) {
   TempDir dir;
-  ASSERT_TRUE(WriteRandomTestModel(dir.path(), SmallTestConfig(true), {}, {.dtype = DType::kF32}).ok());
+  ASSERT_TRUE(
+      WriteRandomTestModel(dir.path(), SmallTestConfig(true), {}, {.dtype = DType::kF32}).ok());
   absl::StatusOr<Checkpoint> ckpt = LoadCheckpoint(dir.path());
   ASSERT_TRUE(ckpt.ok()) << ckpt.status();
   EXPECT_EQ(ckpt->weights.storage.size(), 1u);  // the mapped file, nothing converted
@@ -107,6 +112,16 @@ TEST(CheckpointTest, MatchingDtypeIsZeroCopy) {
   absl::StatusOr<Checkpoint> bf16 = LoadCheckpoint(dir.path(), {DType::kBF16});
   ASSERT_TRUE(bf16.ok()) << bf16.status();
   EXPECT_GT(bf16->weights.storage.size(), 1u);  // converted copies
+
+  // A bfloat16 file served in float32 is converted throughout; nothing keeps
+  // the mapping.
+  TempDir bf16_dir;
+  ASSERT_TRUE(
+      WriteRandomTestModel(bf16_dir.path(), SmallTestConfig(true), {}, {.dtype = DType::kBF16})
+          .ok());
+  absl::StatusOr<Checkpoint> f32 = LoadCheckpoint(bf16_dir.path(), {DType::kF32});
+  ASSERT_TRUE(f32.ok()) << f32.status();
+  EXPECT_EQ(f32->weights.storage.size(), FoxTensorSpecs(SmallTestConfig(true)).size());
 }
 
 TEST(CheckpointTest, LlamaVariantUsesPlainProjectionNames) {
@@ -192,7 +207,8 @@ TEST(CheckpointTest, BadConfigNamesFieldAndFile) {
   nlohmann::json j = nlohmann::json::parse(testing::ReadFileOrDie(dir.File("config.json")));
   j["fgate_type"] = "none";
   testing::WriteFileOrDie(dir.File("config.json"), j.dump());
-  ExpectLoadError(dir.path(), absl::StatusCode::kInvalidArgument, {dir.File("config.json"), "fgate_type"});
+  ExpectLoadError(dir.path(), absl::StatusCode::kInvalidArgument,
+                  {dir.File("config.json"), "fgate_type"});
 }
 
 TEST(CheckpointTest, MissingTensor) {
@@ -202,7 +218,8 @@ TEST(CheckpointTest, MissingTensor) {
   tensors.erase("model.layers.1.attn.v_proj.shift_proj.weight");
   ASSERT_TRUE(WriteFoxCheckpoint(dir.path(), config, tensors, {}).ok());
   ExpectLoadError(dir.path(), absl::StatusCode::kInvalidArgument,
-                  {dir.File("model.safetensors"), "missing tensor 'model.layers.1.attn.v_proj.shift_proj.weight'"});
+                  {dir.File("model.safetensors"),
+                   "missing tensor 'model.layers.1.attn.v_proj.shift_proj.weight'"});
 }
 
 TEST(CheckpointTest, ShiftConfigWithPlainProjectionIsMissingTheShiftNames) {
@@ -221,18 +238,21 @@ TEST(CheckpointTest, UnexpectedTensor) {
   TensorMap tensors = RandomFoxTensors(config, {});
   tensors["model.layers.0.attn.q_norm.weight"] = {{16}, std::vector<float>(16, 1.0f)};
   ASSERT_TRUE(WriteFoxCheckpoint(dir.path(), config, tensors, {}).ok());
-  ExpectLoadError(dir.path(), absl::StatusCode::kInvalidArgument,
-                  {dir.File("model.safetensors"), "unexpected tensor 'model.layers.0.attn.q_norm.weight'"});
+  ExpectLoadError(
+      dir.path(), absl::StatusCode::kInvalidArgument,
+      {dir.File("model.safetensors"), "unexpected tensor 'model.layers.0.attn.q_norm.weight'"});
 }
 
 TEST(CheckpointTest, WrongShape) {
   TempDir dir;
   const FoxConfig config = SmallTestConfig(true);
   TensorMap tensors = RandomFoxTensors(config, {});
-  tensors["model.layers.1.mlp.down_proj.weight"] = {{256, 64}, std::vector<float>(256 * 64, 0.5f)};  // transposed
+  tensors["model.layers.1.mlp.down_proj.weight"] = {
+      {256, 64}, std::vector<float>(256 * 64, 0.5f)};  // transposed
   ASSERT_TRUE(WriteFoxCheckpoint(dir.path(), config, tensors, {}).ok());
   ExpectLoadError(dir.path(), absl::StatusCode::kInvalidArgument,
-                  {dir.File("model.safetensors"), "model.layers.1.mlp.down_proj.weight", "[256, 64]", "[64, 256]"});
+                  {dir.File("model.safetensors"), "model.layers.1.mlp.down_proj.weight",
+                   "[256, 64]", "[64, 256]"});
 }
 
 TEST(CheckpointTest, UnsupportedDtype) {
@@ -254,16 +274,21 @@ TEST(CheckpointTest, UnsupportedDtype) {
 TEST(CheckpointTest, ServingInFloat16IsRefused) {
   TempDir dir;
   ASSERT_TRUE(WriteRandomTestModel(dir.path(), SmallTestConfig(false)).ok());
-  EXPECT_EQ(LoadCheckpoint(dir.path(), {DType::kF16}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(LoadCheckpoint(dir.path(), {DType::kF16}).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 class ShardedErrorTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(WriteRandomTestModel(dir_.path(), SmallTestConfig(true), {}, {.num_shards = 2}).ok());
-    index_ = nlohmann::json::parse(testing::ReadFileOrDie(dir_.File("model.safetensors.index.json")));
+    ASSERT_TRUE(
+        WriteRandomTestModel(dir_.path(), SmallTestConfig(true), {}, {.num_shards = 2}).ok());
+    index_ =
+        nlohmann::json::parse(testing::ReadFileOrDie(dir_.File("model.safetensors.index.json")));
   }
-  void SaveIndex() { testing::WriteFileOrDie(dir_.File("model.safetensors.index.json"), index_.dump()); }
+  void SaveIndex() {
+    testing::WriteFileOrDie(dir_.File("model.safetensors.index.json"), index_.dump());
+  }
 
   TempDir dir_;
   nlohmann::json index_;
@@ -271,22 +296,24 @@ class ShardedErrorTest : public ::testing::Test {
 
 TEST_F(ShardedErrorTest, MissingShard) {
   fs::remove(dir_.File("model-00002-of-00002.safetensors"));
-  ExpectLoadError(dir_.path(), absl::StatusCode::kNotFound,
-                  {dir_.File("model.safetensors.index.json"), "model-00002-of-00002.safetensors", "missing"});
+  ExpectLoadError(
+      dir_.path(), absl::StatusCode::kNotFound,
+      {dir_.File("model.safetensors.index.json"), "model-00002-of-00002.safetensors", "missing"});
 }
 
 TEST_F(ShardedErrorTest, IndexedTensorAbsentFromItsShard) {
   index_["weight_map"]["model.layers.0.attn.extra.weight"] = "model-00001-of-00002.safetensors";
   SaveIndex();
   ExpectLoadError(dir_.path(), absl::StatusCode::kInvalidArgument,
-                  {dir_.File("model-00001-of-00002.safetensors"), "model.layers.0.attn.extra.weight",
-                   "not in this shard"});
+                  {dir_.File("model-00001-of-00002.safetensors"),
+                   "model.layers.0.attn.extra.weight", "not in this shard"});
 }
 
 TEST_F(ShardedErrorTest, ShardTensorNotInIndex) {
   index_["weight_map"].erase("model.norm.weight");
   SaveIndex();
-  ExpectLoadError(dir_.path(), absl::StatusCode::kInvalidArgument, {"model.norm.weight", "not listed"});
+  ExpectLoadError(dir_.path(), absl::StatusCode::kInvalidArgument,
+                  {"model.norm.weight", "not listed"});
 }
 
 TEST_F(ShardedErrorTest, TensorIndexedInTheWrongShard) {
@@ -308,7 +335,8 @@ TEST(CheckpointTest, LoadsLargeCheckpointFromEnvironment) {
   if (dir == nullptr) GTEST_SKIP() << "FOX_TEST_CHECKPOINT_DIR not set";
   const auto start = std::chrono::steady_clock::now();
   absl::StatusOr<Checkpoint> ckpt = LoadCheckpoint(dir);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   ASSERT_TRUE(ckpt.ok()) << ckpt.status();
   int64_t total = 0;
   double checksum = 0;
@@ -319,12 +347,14 @@ TEST(CheckpointTest, LoadsLargeCheckpointFromEnvironment) {
     const std::vector<float> values = ValuesOf(t);  // reads every page once
     for (size_t i = 0; i < values.size(); i += 4096) checksum += values[i];
   }
-  const double touch_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - touch_start).count();
+  const double touch_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - touch_start).count();
   EXPECT_EQ(total, ckpt->config.NumParameters());
-  std::printf("loaded %s: %lld parameters, %s in the files, served as %s; LoadCheckpoint %.3f s, "
-              "reading every tensor once %.3f s (checksum %g)\n",
-              dir, static_cast<long long>(total), DTypeName(ckpt->file_dtype), DTypeName(ckpt->weights.dtype),
-              seconds, touch_seconds, checksum);
+  std::printf(
+      "loaded %s: %lld parameters, %s in the files, served as %s; LoadCheckpoint %.3f s, "
+      "reading every tensor once %.3f s (checksum %g)\n",
+      dir, static_cast<long long>(total), DTypeName(ckpt->file_dtype),
+      DTypeName(ckpt->weights.dtype), seconds, touch_seconds, checksum);
 }
 
 }  // namespace

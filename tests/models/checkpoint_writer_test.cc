@@ -43,7 +43,8 @@ TEST(RandomFoxTensorsTest, DeterministicInTheSeed) {
     }
   }
   // Different tensors of one model are not copies of each other.
-  EXPECT_NE(a.at("model.layers.0.attn.q_proj.weight").values, a.at("model.layers.0.attn.o_proj.weight").values);
+  EXPECT_NE(a.at("model.layers.0.attn.q_proj.weight").values,
+            a.at("model.layers.0.attn.o_proj.weight").values);
 }
 
 TEST(RandomFoxTensorsTest, Distributions) {
@@ -56,7 +57,7 @@ TEST(RandomFoxTensorsTest, Distributions) {
     if (spec.name.ends_with("fgate_proj.bias")) {
       for (float b : t.values) EXPECT_EQ(b, 6.0f);
     } else if (spec.name.ends_with("norm.weight")) {
-      EXPECT_NEAR(m.mean, 1.0, 0.05) << spec.name;  // near 1 ...
+      EXPECT_NEAR(m.mean, 1.0, 0.05) << spec.name;    // near 1 ...
       EXPECT_NEAR(m.stddev, 0.1, 0.03) << spec.name;  // ... but not degenerate
     } else {
       EXPECT_NEAR(m.mean, 0.0, 0.005) << spec.name;
@@ -72,12 +73,14 @@ TEST(RandomFoxTensorsTest, ForgetGateBiasPerHead) {
     EXPECT_EQ(t.at("model.layers." + std::to_string(layer) + ".attn.fgate_proj.bias").values,
               (std::vector<float>{1.0f, 2.0f, 8.0f, -3.0f}));
   }
-  EXPECT_DEATH(RandomFoxTensors(config, {.fgate_bias = {1.0f, 2.0f}}), "fgate_bias holds 2 values for 4 heads");
+  EXPECT_DEATH(RandomFoxTensors(config, {.fgate_bias = {1.0f, 2.0f}}),
+               "fgate_bias holds 2 values for 4 heads");
 }
 
 TEST(WriteSafetensorsTest, LayoutAndValues) {
   TempDir dir;
-  const TensorMap tensors = {{"b", {{3}, {1.0f, -2.5f, 1e-3f}}}, {"a", {{2, 2}, {0.1f, 0.2f, 0.3f, 65504.0f}}}};
+  const TensorMap tensors = {{"b", {{3}, {1.0f, -2.5f, 1e-3f}}},
+                             {"a", {{2, 2}, {0.1f, 0.2f, 0.3f, 65504.0f}}}};
   for (DType dtype : {DType::kF32, DType::kBF16, DType::kF16}) {
     const std::string path = dir.File(std::string(DTypeName(dtype)) + ".safetensors");
     ASSERT_TRUE(WriteSafetensors(path, tensors, dtype).ok());
@@ -95,14 +98,17 @@ TEST(WriteSafetensorsTest, LayoutAndValues) {
       const int64_t begin = header[name]["data_offsets"][0];
       std::vector<uint8_t> expected(t.values.size() * size);
       ConvertFromF32(t.values.data(), t.values.size(), dtype, expected.data());
-      EXPECT_EQ(file.substr(8 + n + begin, expected.size()), std::string(expected.begin(), expected.end())) << name;
+      EXPECT_EQ(file.substr(8 + n + begin, expected.size()),
+                std::string(expected.begin(), expected.end()))
+          << name;
     }
   }
 }
 
 TEST(WriteSafetensorsTest, RejectsValuesThatDoNotFillTheShape) {
   TempDir dir;
-  absl::Status status = WriteSafetensors(dir.File("x.safetensors"), {{"a", {{2, 3}, {1, 2, 3}}}}, DType::kF32);
+  absl::Status status =
+      WriteSafetensors(dir.File("x.safetensors"), {{"a", {{2, 3}, {1, 2, 3}}}}, DType::kF32);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(status.message().find("'a'"), std::string::npos);
   EXPECT_FALSE(fs::exists(dir.File("x.safetensors")));
@@ -112,7 +118,9 @@ TEST(WriteSafetensorsTest, RejectsValuesThatDoNotFillTheShape) {
 TEST(WriteFoxCheckpointTest, ConfigJsonInTheAuthorsLayout) {
   TempDir dir;
   const FoxConfig config = SmallTestConfig(true);
-  ASSERT_TRUE(WriteFoxCheckpoint(dir.path(), config, RandomFoxTensors(config, {}), {.dtype = DType::kBF16}).ok());
+  ASSERT_TRUE(
+      WriteFoxCheckpoint(dir.path(), config, RandomFoxTensors(config, {}), {.dtype = DType::kBF16})
+          .ok());
   const std::string text = ReadFileOrDie(dir.File("config.json"));
   EXPECT_EQ(*ParseFoxConfig(text, "config.json"), config);
   const nlohmann::json j = nlohmann::json::parse(text);
@@ -128,8 +136,11 @@ TEST(WriteFoxCheckpointTest, ShardsAndIndex) {
   TempDir dir;
   const FoxConfig config = SmallTestConfig(true);
   const TensorMap tensors = RandomFoxTensors(config, {});
-  ASSERT_TRUE(WriteFoxCheckpoint(dir.path(), config, tensors, {.dtype = DType::kBF16, .num_shards = 4}).ok());
-  const nlohmann::json index = nlohmann::json::parse(ReadFileOrDie(dir.File("model.safetensors.index.json")));
+  ASSERT_TRUE(
+      WriteFoxCheckpoint(dir.path(), config, tensors, {.dtype = DType::kBF16, .num_shards = 4})
+          .ok());
+  const nlohmann::json index =
+      nlohmann::json::parse(ReadFileOrDie(dir.File("model.safetensors.index.json")));
   ASSERT_EQ(index["weight_map"].size(), tensors.size());
   int64_t bytes = 0;
   std::map<std::string, int> per_shard;
@@ -142,7 +153,8 @@ TEST(WriteFoxCheckpointTest, ShardsAndIndex) {
   for (int k = 1; k <= 4; ++k) {
     const std::string name = "model-0000" + std::to_string(k) + "-of-00004.safetensors";
     EXPECT_GT(per_shard[name], 0) << name;
-    absl::StatusOr<std::shared_ptr<const SafetensorsFile>> shard = SafetensorsFile::Open(dir.File(name));
+    absl::StatusOr<std::shared_ptr<const SafetensorsFile>> shard =
+        SafetensorsFile::Open(dir.File(name));
     ASSERT_TRUE(shard.ok()) << shard.status();
     EXPECT_EQ(static_cast<int>((*shard)->tensors().size()), per_shard[name]);
   }
@@ -160,9 +172,13 @@ TEST(WriteFoxCheckpointTest, MoreShardsThanTensorsIsAnError) {
   const TensorMap tensors = RandomFoxTensors(config, {});
   EXPECT_EQ(WriteFoxCheckpoint(dir.path(), config, tensors, {.num_shards = 0}).code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(WriteFoxCheckpoint(dir.path(), config, tensors, {.num_shards = static_cast<int>(tensors.size()) + 1}).code(),
+  EXPECT_EQ(WriteFoxCheckpoint(dir.path(), config, tensors,
+                               {.num_shards = static_cast<int>(tensors.size()) + 1})
+                .code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_TRUE(WriteFoxCheckpoint(dir.path(), config, tensors, {.num_shards = static_cast<int>(tensors.size())}).ok());
+  EXPECT_TRUE(WriteFoxCheckpoint(dir.path(), config, tensors,
+                                 {.num_shards = static_cast<int>(tensors.size())})
+                  .ok());
 }
 
 // The streaming writer produces the very same bytes as writing the whole map.
@@ -170,7 +186,9 @@ TEST(WriteFoxCheckpointTest, StreamingMatchesTensorMap) {
   TempDir map_dir, stream_dir;
   const FoxConfig config = SmallTestConfig(true);
   const RandomInitOptions init{.seed = 9};
-  ASSERT_TRUE(WriteFoxCheckpoint(map_dir.path(), config, RandomFoxTensors(config, init), {.num_shards = 2}).ok());
+  ASSERT_TRUE(
+      WriteFoxCheckpoint(map_dir.path(), config, RandomFoxTensors(config, init), {.num_shards = 2})
+          .ok());
   HostTensor current;
   int calls = 0;
   const TensorProducer produce = [&](const TensorSpec& spec) -> const HostTensor& {
@@ -180,8 +198,9 @@ TEST(WriteFoxCheckpointTest, StreamingMatchesTensorMap) {
   };
   ASSERT_TRUE(WriteFoxCheckpoint(stream_dir.path(), config, produce, {.num_shards = 2}).ok());
   EXPECT_EQ(calls, static_cast<int>(FoxTensorSpecs(config).size()));
-  for (const char* name : {"config.json", "model.safetensors.index.json", "model-00001-of-00002.safetensors",
-                           "model-00002-of-00002.safetensors"}) {
+  for (const char* name :
+       {"config.json", "model.safetensors.index.json", "model-00001-of-00002.safetensors",
+        "model-00002-of-00002.safetensors"}) {
     EXPECT_EQ(ReadFileOrDie(map_dir.File(name)), ReadFileOrDie(stream_dir.File(name))) << name;
   }
 }

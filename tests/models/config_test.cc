@@ -64,7 +64,8 @@ TEST(FoxConfigTest, NumParametersMatchesTheTensorLayout) {
       for (bool shared : {true, false}) {
         FoxConfig c = *NamedFoxConfig(name, pro);
         c.qk_norm_shared = shared;
-        EXPECT_EQ(c.NumParameters(), SumOfSpecs(c)) << name << " pro=" << pro << " shared=" << shared;
+        EXPECT_EQ(c.NumParameters(), SumOfSpecs(c))
+            << name << " pro=" << pro << " shared=" << shared;
       }
     }
   }
@@ -91,8 +92,8 @@ TEST(FoxConfigTest, NamedConfigurations) {
 }
 
 TEST(FoxConfigTest, DefaultIntermediateSize) {
-  EXPECT_EQ(DefaultIntermediateSize(64), 256);     // int(170.67) = 170 -> 256
-  EXPECT_EQ(DefaultIntermediateSize(768), 2048);   // exactly 2048
+  EXPECT_EQ(DefaultIntermediateSize(64), 256);    // int(170.67) = 170 -> 256
+  EXPECT_EQ(DefaultIntermediateSize(768), 2048);  // exactly 2048
   EXPECT_EQ(DefaultIntermediateSize(1536), 4096);
   EXPECT_EQ(DefaultIntermediateSize(1000, 3.5), 2560);  // int(2333.33) -> 2560
 }
@@ -121,14 +122,16 @@ TEST(FoxConfigTest, DefaultsForAbsentFields) {
   EXPECT_EQ(c->head_dim, 16);
   EXPECT_EQ(c->intermediate_size, 256);  // int(96 * 3 * 2/3) = 192 -> 256
   EXPECT_EQ(c->norm_eps, 1e-5f);
-  EXPECT_FALSE(c->use_k_shift || c->use_v_shift || c->qk_norm || c->use_output_gate || c->use_output_norm);
+  EXPECT_FALSE(c->use_k_shift || c->use_v_shift || c->qk_norm || c->use_output_gate ||
+               c->use_output_norm);
   EXPECT_FALSE(c->qk_norm_shared);  // the authors' current default
   EXPECT_EQ(c->bos_token_id, 0);
   EXPECT_EQ(c->eos_token_id, 299);
 
   j.erase("hidden_ratio");
   j["intermediate_size"] = nullptr;
-  EXPECT_EQ(ParseFoxConfig(j.dump(), "config.json")->intermediate_size, 256);  // ratio 4: int(256) = 256
+  EXPECT_EQ(ParseFoxConfig(j.dump(), "config.json")->intermediate_size,
+            256);  // ratio 4: int(256) = 256
 }
 
 TEST(FoxConfigTest, JsonRoundTrip) {

@@ -11,7 +11,8 @@ FoxConfig SmallTestConfig(bool pro, int intermediate_size, bool qk_norm_shared) 
   c.num_layers = 2;
   c.num_heads = 4;
   c.head_dim = 16;
-  c.intermediate_size = intermediate_size > 0 ? intermediate_size : DefaultIntermediateSize(c.hidden_size);
+  c.intermediate_size =
+      intermediate_size > 0 ? intermediate_size : DefaultIntermediateSize(c.hidden_size);
   c.use_k_shift = c.use_v_shift = pro;
   c.qk_norm = pro;
   c.qk_norm_shared = qk_norm_shared;
@@ -20,7 +21,8 @@ FoxConfig SmallTestConfig(bool pro, int intermediate_size, bool qk_norm_shared) 
 }
 
 absl::StatusOr<TensorMap> WriteRandomTestModel(const std::string& dir, const FoxConfig& config,
-                                               const RandomInitOptions& init, const WriteOptions& write) {
+                                               const RandomInitOptions& init,
+                                               const WriteOptions& write) {
   TensorMap tensors = RandomFoxTensors(config, init);
   absl::Status status = WriteFoxCheckpoint(dir, config, tensors, write);
   if (!status.ok()) return status;
