@@ -1,14 +1,16 @@
 #include "models/bpe.h"
 
 #include <algorithm>
-#include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "models/pretokenizer.h"
 #include "models/utf8.h"
 
 namespace fox {
 namespace {
+
+// Ids index arrays, so a stray huge id must not size them; real vocabularies
+// stay far below this.
+constexpr int32_t kMaxVocabSize = 1 << 24;
 
 // GPT-2 keeps printable Latin-1 bytes as themselves and moves the others
 // (controls, space, DEL, NBSP, soft hyphen) to U+0100 onwards, in byte order,
@@ -71,9 +73,10 @@ absl::StatusOr<std::unique_ptr<BytePairEncoder>> BytePairEncoder::Create(
   std::unique_ptr<BytePairEncoder> bpe(new BytePairEncoder());
   int32_t max_id = -1;
   for (const auto& [spelling, id] : vocabulary.tokens) {
-    if (id < 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(vocabulary.vocab_source, ": token '", spelling, "' has negative id ", id));
+    if (id < 0 || id >= kMaxVocabSize) {
+      return absl::InvalidArgumentError(absl::StrCat(vocabulary.vocab_source, ": token '", spelling,
+                                                     "' has id ", id, ", expected 0 <= id < ",
+                                                     kMaxVocabSize));
     }
     if (FindInvalidUtf8(spelling) != std::string_view::npos) {
       return absl::InvalidArgumentError(

@@ -44,11 +44,9 @@ size_t Gpt2WordSplitter::MatchContraction(size_t pos) const {
   if (rest.empty()) return 0;
   const char c = rest[0];
   if (c == 's' || c == 't' || c == 'm' || c == 'd') return 2;
-  if (rest.size() >= 2 &&
-      (rest.starts_with("re") || rest.starts_with("ve") || rest.starts_with("ll"))) {
-    return 3;
-  }
-  return 0;
+  const bool two_letters =
+      rest.starts_with("re") || rest.starts_with("ve") || rest.starts_with("ll");
+  return two_letters ? 3 : 0;
 }
 
 // End of the run of code points of class `char_class` starting at `pos`.

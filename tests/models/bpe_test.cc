@@ -264,9 +264,14 @@ TEST(BpeTest, RefusesVocabulariesThatCannotWork) {
             std::string::npos)
       << bpe.status();
 
-  BpeVocabulary negative = TinyVocabulary({}, {});
-  negative.tokens.emplace_back("neg", -3);
-  EXPECT_FALSE(BytePairEncoder::Create(negative).ok());
+  for (int32_t id : {-3, 1 << 30}) {
+    BpeVocabulary bad_id = TinyVocabulary({}, {});
+    bad_id.tokens.emplace_back("odd", id);
+    bpe = BytePairEncoder::Create(bad_id);
+    EXPECT_FALSE(bpe.ok()) << id;
+    EXPECT_NE(bpe.status().message().find("tiny-vocab: token 'odd' has id"), std::string::npos)
+        << bpe.status();
+  }
 }
 
 // Errors from the file readers name the file (and the line for merges.txt).
