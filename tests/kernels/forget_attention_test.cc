@@ -469,8 +469,9 @@ TEST(ForgetAttentionTest, AcpDropsLessThanEpsAndCountsBlocks) {
           double max_v = 0.0, max_diff = 0.0;
           const HeadData& hd = p.data[s][h];
           for (int64_t j = int64_t{spec.first_block} * c.block_size; j <= spec.pos0 + i; ++j) {
-            for (int c2 = 0; c2 < d; ++c2)
+            for (int c2 = 0; c2 < d; ++c2) {
               max_v = std::max(max_v, std::fabs(double{hd.v[j * d + c2]}));
+            }
           }
           for (int c2 = 0; c2 < d; ++c2) {
             max_diff = std::max(max_diff, std::fabs(double{on[at + c2]} - off[at + c2]));
