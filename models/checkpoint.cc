@@ -139,12 +139,13 @@ absl::Status CheckTensors(const TensorFiles& files, const std::vector<TensorSpec
 }
 
 // Converts n elements between dtypes. The source may sit at any byte offset
-// in the mapping, so each chunk is first copied to an aligned buffer.
+// in the mapping; misaligned chunks are first copied to an aligned buffer.
 void ConvertElements(const uint8_t* src, DType from, int64_t n, uint8_t* dst, DType to) {
   if (from == to) {
     std::memcpy(dst, src, static_cast<size_t>(n) * DTypeSize(from));
     return;
   }
+  const bool aligned = reinterpret_cast<uintptr_t>(src) % DTypeSize(from) == 0;
   constexpr int64_t kChunk = 4096;
   const int64_t num_chunks = (n + kChunk - 1) / kChunk;
 #pragma omp parallel for schedule(static) if (num_chunks > 4)
@@ -153,9 +154,17 @@ void ConvertElements(const uint8_t* src, DType from, int64_t n, uint8_t* dst, DT
     float staged[kChunk];
     const int64_t first = c * kChunk;
     const int64_t m = std::min(kChunk, n - first);
-    std::memcpy(raw, src + first * DTypeSize(from), static_cast<size_t>(m) * DTypeSize(from));
-    ConvertToF32(raw, from, m, staged);
-    ConvertFromF32(staged, m, to, dst + first * DTypeSize(to));
+    const void* chunk = src + first * DTypeSize(from);
+    if (!aligned) chunk = std::memcpy(raw, chunk, static_cast<size_t>(m) * DTypeSize(from));
+    uint8_t* out = dst + first * DTypeSize(to);
+    if (to == DType::kF32) {
+      ConvertToF32(chunk, from, m, reinterpret_cast<float*>(out));
+    } else if (from == DType::kF32) {
+      ConvertFromF32(static_cast<const float*>(chunk), m, to, out);
+    } else {
+      ConvertToF32(chunk, from, m, staged);
+      ConvertFromF32(staged, m, to, out);
+    }
   }
 }
 
