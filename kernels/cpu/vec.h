@@ -7,6 +7,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/dtype.h"
 
@@ -31,54 +32,78 @@ inline float HorizontalSum(__m256 v) {
 }
 #endif
 
-// sum_i a[i] * b[i]
-inline float DotF32(const float* a, const float* b, int64_t n) {
+// Dot products. Every variant reduces a row in the same order (two vector
+// accumulators over pairs of vectors, one more vector into the first, their
+// horizontal sum, then the scalar tail), so the single-row and four-row
+// kernels give bitwise-equal results per row.
+#if defined(__AVX512F__)
+inline constexpr int64_t kLanes = 16;
+using VecF = __m512;
+inline VecF VZero() { return _mm512_setzero_ps(); }
+inline VecF VLoad(const float* p) { return _mm512_loadu_ps(p); }
+inline VecF VLoad(const uint16_t* p) { return LoadBf16x16(p); }
+inline VecF VFma(VecF a, VecF b, VecF c) { return _mm512_fmadd_ps(a, b, c); }
+inline float VSum(VecF a, VecF b) { return _mm512_reduce_add_ps(_mm512_add_ps(a, b)); }
+#elif defined(__AVX2__)
+inline constexpr int64_t kLanes = 8;
+using VecF = __m256;
+inline VecF VZero() { return _mm256_setzero_ps(); }
+inline VecF VLoad(const float* p) { return _mm256_loadu_ps(p); }
+inline VecF VLoad(const uint16_t* p) { return LoadBf16x8(p); }
+inline VecF VFma(VecF a, VecF b, VecF c) { return _mm256_fmadd_ps(a, b, c); }
+inline float VSum(VecF a, VecF b) { return HorizontalSum(_mm256_add_ps(a, b)); }
+#endif
+
+inline float ToF32(float v) { return v; }
+inline float ToF32(uint16_t v) { return Bf16ToF32(v); }
+
+// sum_i a[i] * b[i], b float32 or bfloat16
+template <typename W>
+inline float Dot(const float* a, const W* b, int64_t n) {
   int64_t i = 0;
   float sum = 0.0f;
-#if defined(__AVX512F__)
-  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-  for (; i + 32 <= n; i += 32) {
-    acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc0);
-    acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), acc1);
+#if defined(__AVX512F__) || defined(__AVX2__)
+  VecF acc0 = VZero(), acc1 = VZero();
+  for (; i + 2 * kLanes <= n; i += 2 * kLanes) {
+    acc0 = VFma(VLoad(a + i), VLoad(b + i), acc0);
+    acc1 = VFma(VLoad(a + i + kLanes), VLoad(b + i + kLanes), acc1);
   }
-  for (; i + 16 <= n; i += 16) acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc0);
-  sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
-#elif defined(__AVX2__)
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  for (; i + 16 <= n; i += 16) {
-    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
-  }
-  for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-  sum = HorizontalSum(_mm256_add_ps(acc0, acc1));
+  for (; i + kLanes <= n; i += kLanes) acc0 = VFma(VLoad(a + i), VLoad(b + i), acc0);
+  sum = VSum(acc0, acc1);
 #endif
-  for (; i < n; ++i) sum += a[i] * b[i];
+  for (; i < n; ++i) sum += a[i] * ToF32(b[i]);
   return sum;
 }
 
-// sum_i a[i] * bf16(b[i])
-inline float DotBf16(const float* a, const uint16_t* b, int64_t n) {
+inline float DotF32(const float* a, const float* b, int64_t n) { return Dot(a, b, n); }
+inline float DotBf16(const float* a, const uint16_t* b, int64_t n) { return Dot(a, b, n); }
+
+// out[r] = Dot(x, w + r * K, K) for four consecutive rows of w, interleaved:
+// eight independent FMA chains and four load streams in flight.
+template <typename W>
+inline void Dot4Rows(const float* x, const W* w, int64_t K, float* out) {
   int64_t i = 0;
-  float sum = 0.0f;
-#if defined(__AVX512F__)
-  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-  for (; i + 32 <= n; i += 32) {
-    acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), LoadBf16x16(b + i), acc0);
-    acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), LoadBf16x16(b + i + 16), acc1);
+  float sum[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#if defined(__AVX512F__) || defined(__AVX2__)
+  VecF acc0[4] = {VZero(), VZero(), VZero(), VZero()};
+  VecF acc1[4] = {VZero(), VZero(), VZero(), VZero()};
+  for (; i + 2 * kLanes <= K; i += 2 * kLanes) {
+    const VecF x0 = VLoad(x + i), x1 = VLoad(x + i + kLanes);
+    for (int r = 0; r < 4; ++r) {
+      acc0[r] = VFma(x0, VLoad(w + r * K + i), acc0[r]);
+      acc1[r] = VFma(x1, VLoad(w + r * K + i + kLanes), acc1[r]);
+    }
   }
-  for (; i + 16 <= n; i += 16) acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), LoadBf16x16(b + i), acc0);
-  sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
-#elif defined(__AVX2__)
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  for (; i + 16 <= n; i += 16) {
-    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), LoadBf16x8(b + i), acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), LoadBf16x8(b + i + 8), acc1);
+  for (; i + kLanes <= K; i += kLanes) {
+    const VecF x0 = VLoad(x + i);
+    for (int r = 0; r < 4; ++r) acc0[r] = VFma(x0, VLoad(w + r * K + i), acc0[r]);
   }
-  for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), LoadBf16x8(b + i), acc0);
-  sum = HorizontalSum(_mm256_add_ps(acc0, acc1));
+  for (int r = 0; r < 4; ++r) sum[r] = VSum(acc0[r], acc1[r]);
 #endif
-  for (; i < n; ++i) sum += a[i] * Bf16ToF32(b[i]);
-  return sum;
+  for (; i < K; ++i) {
+    for (int r = 0; r < 4; ++r) sum[r] += x[i] * ToF32(w[r * K + i]);
+  }
+  for (int r = 0; r < 4; ++r) out[r] = sum[r];
 }
 
 // y[i] = y[i] * scale + w * x[i]
