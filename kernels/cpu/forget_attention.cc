@@ -19,12 +19,12 @@ float Dot(const float* q, const void* k_base, DType kv_dtype, int64_t elem, int6
   return DotBf16(q, static_cast<const uint16_t*>(k_base) + elem, d);
 }
 
-void ScaleAdd(float* acc, float scale, float w, const void* v_base, DType kv_dtype, int64_t elem,
-              int64_t d) {
+void AddWeightedValue(float* acc, float w, const void* v_base, DType kv_dtype, int64_t elem,
+                      int64_t d) {
   if (kv_dtype == DType::kF32) {
-    ScaleAddF32(acc, scale, w, static_cast<const float*>(v_base) + elem, d);
+    Axpy(acc, w, static_cast<const float*>(v_base) + elem, d);
   } else {
-    ScaleAddBf16(acc, scale, w, static_cast<const uint16_t*>(v_base) + elem, d);
+    Axpy(acc, w, static_cast<const uint16_t*>(v_base) + elem, d);
   }
 }
 
@@ -72,7 +72,7 @@ void AttendOneQuery(const PagedKv& kv, const HeadBlockTable& table, int64_t pos,
     for (int64_t j = first; j < n; ++j) {
       const float w = std::exp(scores[j] - running_max);
       denom += w;
-      ScaleAdd(out, 1.0f, w, kv.v, kv.kv_dtype, elem0 + j * d, d);
+      AddWeightedValue(out, w, kv.v, kv.kv_dtype, elem0 + j * d, d);
     }
   }
   const float inv = 1.0f / denom;  // the query always sees itself, so denom > 0

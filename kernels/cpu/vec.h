@@ -106,37 +106,22 @@ inline void Dot4Rows(const float* x, const W* w, int64_t K, float* out) {
   for (int r = 0; r < 4; ++r) out[r] = sum[r];
 }
 
-// y[i] = y[i] * scale + w * x[i]
-inline void ScaleAddF32(float* y, float scale, float w, const float* x, int64_t n) {
+// y[i] += w * x[i], x float32 or bfloat16
+template <typename X>
+inline void Axpy(float* y, float w, const X* x, int64_t n) {
   int64_t i = 0;
 #if defined(__AVX512F__)
-  const __m512 vs = _mm512_set1_ps(scale), vw = _mm512_set1_ps(w);
-  for (; i + 16 <= n; i += 16) {
-    _mm512_storeu_ps(y + i, _mm512_fmadd_ps(vw, _mm512_loadu_ps(x + i), _mm512_mul_ps(vs, _mm512_loadu_ps(y + i))));
+  const __m512 weight = _mm512_set1_ps(w);
+  for (; i + kLanes <= n; i += kLanes) {
+    _mm512_storeu_ps(y + i, _mm512_fmadd_ps(weight, VLoad(x + i), _mm512_loadu_ps(y + i)));
   }
 #elif defined(__AVX2__)
-  const __m256 vs = _mm256_set1_ps(scale), vw = _mm256_set1_ps(w);
-  for (; i + 8 <= n; i += 8) {
-    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(vw, _mm256_loadu_ps(x + i), _mm256_mul_ps(vs, _mm256_loadu_ps(y + i))));
+  const __m256 weight = _mm256_set1_ps(w);
+  for (; i + kLanes <= n; i += kLanes) {
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(weight, VLoad(x + i), _mm256_loadu_ps(y + i)));
   }
 #endif
-  for (; i < n; ++i) y[i] = y[i] * scale + w * x[i];
-}
-
-inline void ScaleAddBf16(float* y, float scale, float w, const uint16_t* x, int64_t n) {
-  int64_t i = 0;
-#if defined(__AVX512F__)
-  const __m512 vs = _mm512_set1_ps(scale), vw = _mm512_set1_ps(w);
-  for (; i + 16 <= n; i += 16) {
-    _mm512_storeu_ps(y + i, _mm512_fmadd_ps(vw, LoadBf16x16(x + i), _mm512_mul_ps(vs, _mm512_loadu_ps(y + i))));
-  }
-#elif defined(__AVX2__)
-  const __m256 vs = _mm256_set1_ps(scale), vw = _mm256_set1_ps(w);
-  for (; i + 8 <= n; i += 8) {
-    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(vw, LoadBf16x8(x + i), _mm256_mul_ps(vs, _mm256_loadu_ps(y + i))));
-  }
-#endif
-  for (; i < n; ++i) y[i] = y[i] * scale + w * Bf16ToF32(x[i]);
+  for (; i < n; ++i) y[i] += w * ToF32(x[i]);
 }
 
 }  // namespace fox::cpu
