@@ -35,7 +35,8 @@ std::optional<int32_t> BlockPool::Allocate() {
 
 void BlockPool::Free(int32_t block) {
   if (block < 0 || block >= view_.num_blocks || is_free_[block]) {
-    std::fprintf(stderr, "%s:%d: invalid or double free of KV block %d\n", __FILE__, __LINE__, block);
+    std::fprintf(stderr, "%s:%d: invalid or double free of KV block %d\n", __FILE__, __LINE__,
+                 block);
     std::abort();
   }
   is_free_[block] = true;

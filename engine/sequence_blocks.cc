@@ -1,45 +1,96 @@
 #include "engine/sequence_blocks.h"
 
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+
 namespace fox {
+namespace {
+
+// A freed prefix is dropped from storage once it is this long and at least
+// half the vector, so compaction stays amortised O(1) per freed block.
+constexpr int64_t kCompactMinFreed = 64;
+
+void CheckOrDie(bool ok, const char* what, int line) {
+  if (ok) return;
+  std::fprintf(stderr, "%s:%d: %s\n", __FILE__, line, what);
+  std::abort();
+}
+
+}  // namespace
 
 bool SequenceBlocks::Reserve(BlockPool& pool, int64_t num_tokens) {
   const int64_t bs = pool.view().block_size;
-  const int64_t needed_per_table = (num_tokens + bs - 1) / bs;
+  const int64_t needed_end = (num_tokens + bs - 1) / bs;
   int64_t missing = 0;
-  for (const Table& t : tables_) {
-    missing += std::max<int64_t>(0, needed_per_table - static_cast<int64_t>(t.blocks.size()));
+  for (int32_t t = 0; t < num_tables(); ++t) {
+    missing += std::max<int64_t>(0, needed_end - end_block(t));
   }
   if (missing > pool.num_free()) return false;
-  for (Table& t : tables_) {
-    while (static_cast<int64_t>(t.blocks.size()) < needed_per_table) {
-      t.blocks.push_back(*pool.Allocate());
-    }
+  for (int32_t t = 0; t < num_tables(); ++t) {
+    while (end_block(t) < needed_end) tables_[t].blocks.push_back(*pool.Allocate());
   }
   return true;
 }
 
-void SequenceBlocks::ReleaseAll(BlockPool& pool) {
+int64_t SequenceBlocks::ReleaseAll(BlockPool& pool) {
+  int64_t freed = 0;
   for (Table& t : tables_) {
-    for (size_t i = t.first_live_index; i < t.blocks.size(); ++i) pool.Free(t.blocks[i]);
-    t.blocks.clear();
-    t.first_live_index = 0;
+    for (size_t i = t.live_index; i < t.blocks.size(); ++i) pool.Free(t.blocks[i]);
+    freed += static_cast<int64_t>(t.blocks.size()) - t.live_index;
+    t = Table();
   }
+  return freed;
 }
 
 const std::vector<HeadBlockTable>& SequenceBlocks::Views() {
   views_.resize(tables_.size());
   for (size_t i = 0; i < tables_.size(); ++i) {
     const Table& t = tables_[i];
-    views_[i].blocks = t.blocks.data() + t.first_live_index;
-    views_[i].first_block = t.first_live_index;
-    views_[i].num_blocks = static_cast<int32_t>(t.blocks.size()) - t.first_live_index;
+    views_[i].blocks = t.blocks.data() + t.live_index;
+    views_[i].first_block = static_cast<int32_t>(t.base + t.live_index);
+    views_[i].num_blocks = static_cast<int32_t>(t.blocks.size() - t.live_index);
   }
   return views_;
 }
 
-int64_t SequenceBlocks::num_allocated() const {
+int64_t SequenceBlocks::first_live_block(int32_t t) const {
+  return tables_[t].base + tables_[t].live_index;
+}
+
+int64_t SequenceBlocks::end_block(int32_t t) const {
+  return tables_[t].base + static_cast<int64_t>(tables_[t].blocks.size());
+}
+
+int32_t SequenceBlocks::pool_block(int32_t t, int64_t logical) const {
+  const Table& table = tables_[t];
+  CheckOrDie(logical >= first_live_block(t) && logical < end_block(t),
+             "pool_block: logical block is not live", __LINE__);
+  return table.blocks[logical - table.base];
+}
+
+void SequenceBlocks::FreeFront(BlockPool& pool, int32_t t, int64_t count) {
+  Table& table = tables_[t];
+  CheckOrDie(count >= 0 && table.live_index + count <= static_cast<int64_t>(table.blocks.size()),
+             "FreeFront: more blocks than the table holds", __LINE__);
+  for (int64_t i = 0; i < count; ++i) pool.Free(table.blocks[table.live_index++]);
+  const int64_t size = static_cast<int64_t>(table.blocks.size());
+  if (table.live_index >= kCompactMinFreed && 2 * table.live_index >= size) {
+    table.blocks.erase(table.blocks.begin(), table.blocks.begin() + table.live_index);
+    table.base += table.live_index;
+    table.live_index = 0;
+  }
+}
+
+int64_t SequenceBlocks::num_live_blocks() const {
   int64_t n = 0;
-  for (const Table& t : tables_) n += t.blocks.size() - t.first_live_index;
+  for (const Table& t : tables_) n += static_cast<int64_t>(t.blocks.size()) - t.live_index;
+  return n;
+}
+
+int64_t SequenceBlocks::num_blocks_allocated_total() const {
+  int64_t n = 0;
+  for (int32_t t = 0; t < num_tables(); ++t) n += end_block(t);
   return n;
 }
 
