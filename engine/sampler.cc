@@ -111,12 +111,18 @@ double Sampler::BuildCandidates(const SamplingParams& params) {
     return 1.0;
   }
   const float inv_t = 1.0f / params.temperature;
-  for (int32_t i = 0; i < vocab_size; ++i)
-    weights_[i] = std::exp((processed_[i] - max_logit) * inv_t);
+  const auto weigh = [&](int32_t id) {
+    weights_[id] = std::exp((processed_[id] - max_logit) * inv_t);
+  };
   candidates_.resize(vocab_size);
   std::iota(candidates_.begin(), candidates_.end(), 0);
 
   const int32_t top_k = params.top_k <= 0 ? vocab_size : std::min(params.top_k, vocab_size);
+  // Only ids that can survive top-k are weighed: vocab_size exps are much of
+  // the cost of sampling one token.
+  if (top_k == vocab_size) {
+    for (int32_t i = 0; i < vocab_size; ++i) weigh(i);
+  }
   if (top_k == vocab_size && params.top_p >= 1.0f) {
     // No ordering needed: min-p is a threshold relative to the largest
     // weight, which is exp(0) = 1.
@@ -140,6 +146,7 @@ double Sampler::BuildCandidates(const SamplingParams& params) {
     std::sort(begin, begin + top_k, more_likely);
     candidates_.resize(top_k);
     num_sorted = top_k;
+    for (const int32_t id : candidates_) weigh(id);
     for (const int32_t id : candidates_) total += weights_[id];
   } else {
     for (const float w : weights_) total += w;
