@@ -16,7 +16,10 @@ namespace fox::cpu {
 #if defined(__AVX512F__)
 inline __m512 LoadBf16x16(const uint16_t* p) {
   __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  // The maskz forms: GCC 12 warns about the undefined pass-through operand
+  // of the unmasked ones.
+  const __m512i wide = _mm512_maskz_cvtepu16_epi32(0xffff, h);
+  return _mm512_castsi512_ps(_mm512_maskz_slli_epi32(0xffff, wide, 16));
 }
 #endif
 #if defined(__AVX2__)
@@ -43,7 +46,12 @@ inline VecF VZero() { return _mm512_setzero_ps(); }
 inline VecF VLoad(const float* p) { return _mm512_loadu_ps(p); }
 inline VecF VLoad(const uint16_t* p) { return LoadBf16x16(p); }
 inline VecF VFma(VecF a, VecF b, VecF c) { return _mm512_fmadd_ps(a, b, c); }
-inline float VSum(VecF a, VecF b) { return _mm512_reduce_add_ps(_mm512_add_ps(a, b)); }
+inline float VSum(VecF a, VecF b) {
+  const __m512d v = _mm512_castps_pd(_mm512_add_ps(a, b));
+  const __m256 low = _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, v, 0));
+  const __m256 high = _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, v, 1));
+  return HorizontalSum(_mm256_add_ps(low, high));
+}
 #elif defined(__AVX2__)
 inline constexpr int64_t kLanes = 8;
 using VecF = __m256;
