@@ -19,14 +19,25 @@ void CheckOrDie(bool ok, const char* what, int line) {
 
 }  // namespace
 
-bool SequenceBlocks::Reserve(BlockPool& pool, int64_t num_tokens) {
-  const int64_t bs = pool.view().block_size;
-  const int64_t needed_end = (num_tokens + bs - 1) / bs;
+int64_t SequenceBlocks::BlocksToReserve(int64_t num_tokens, int32_t block_size) const {
+  const int64_t needed_end = (num_tokens + block_size - 1) / block_size;
   int64_t missing = 0;
   for (int32_t t = 0; t < num_tables(); ++t) {
     missing += std::max<int64_t>(0, needed_end - end_block(t));
   }
-  if (missing > pool.num_free()) return false;
+  return missing;
+}
+
+int64_t SequenceBlocks::ReservableTokens(int64_t free_blocks, int32_t block_size) const {
+  if (num_tables() == 0) return 0;
+  // Reserve keeps every table's end equal: it grows all of them or none.
+  return (end_block(0) + free_blocks / num_tables()) * block_size;
+}
+
+bool SequenceBlocks::Reserve(BlockPool& pool, int64_t num_tokens) {
+  const int64_t bs = pool.view().block_size;
+  const int64_t needed_end = (num_tokens + bs - 1) / bs;
+  if (BlocksToReserve(num_tokens, pool.view().block_size) > pool.num_free()) return false;
   for (int32_t t = 0; t < num_tables(); ++t) {
     while (end_block(t) < needed_end) tables_[t].blocks.push_back(*pool.Allocate());
   }

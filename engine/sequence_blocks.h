@@ -26,6 +26,11 @@ class SequenceBlocks {
   // never allocated again). Returns false, allocating nothing, when the pool
   // cannot supply them all.
   bool Reserve(BlockPool& pool, int64_t num_tokens);
+  // Blocks Reserve(pool, num_tokens) would take from a pool of this block size.
+  int64_t BlocksToReserve(int64_t num_tokens, int32_t block_size) const;
+  // The largest num_tokens that Reserve can cover with `free_blocks` more
+  // blocks (every table grows alike, so this is exact).
+  int64_t ReservableTokens(int64_t free_blocks, int32_t block_size) const;
   // Returns every live block to the pool and empties the tables. Returns the
   // number of blocks freed.
   int64_t ReleaseAll(BlockPool& pool);

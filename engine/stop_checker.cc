@@ -12,6 +12,10 @@ std::string_view FinishReasonName(FinishReason reason) {
       return "stop";
     case FinishReason::kLength:
       return "length";
+    case FinishReason::kAbort:
+      return "abort";
+    case FinishReason::kError:
+      return "error";
     case FinishReason::kNone:
       break;
   }

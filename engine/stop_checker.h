@@ -17,9 +17,12 @@
 
 namespace fox {
 
-enum class FinishReason { kNone, kStop, kLength };
+// Why an output ended. kStop and kLength are the OpenAI finish reasons; the
+// engine adds kAbort (the client cancelled, or shutdown) and kError (the
+// request could not be served, e.g. it alone outgrows the KV pool).
+enum class FinishReason { kNone, kStop, kLength, kAbort, kError };
 
-// "stop", "length", or "" for kNone: the OpenAI finish_reason spelling.
+// "stop", "length", "abort", "error", or "" for kNone.
 std::string_view FinishReasonName(FinishReason reason);
 
 struct StopCheck {

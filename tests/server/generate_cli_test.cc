@@ -78,7 +78,7 @@ TEST(GenerateCliTest, BadInputFailsWithAClearMessage) {
   const std::vector<Case> cases = {
       {{"--prompt-ids", "1,x,3"}, "'x' is not a token id"},
       {{"--prompt-ids", "1,99999"}, "outside the vocabulary"},
-      {{"--prompt", "a", "--prompt-ids", "1"}, "exactly one of --prompt and --prompt-ids"},
+      {{"--prompt", "a", "--prompt-ids", "1"}, "exactly one of --prompt, --prompt-ids and --prompts-file"},
       {{"--prompt", "a", "--max-tokens", "0"}, "max_tokens"},
       {{"--prompt", "a", "--dtype", "float8"}, "--dtype: unsupported dtype 'float8'"},
       {{"--prompt", "a", "--bogus"}, "unknown flag --bogus"},

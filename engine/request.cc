@@ -1,0 +1,35 @@
+#include "engine/request.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace fox {
+
+Request::Request(EngineRequest request, const FoxConfig& config, int32_t eos_token_id,
+                 const Tokenizer* tokenizer, std::shared_ptr<RequestStream> stream_in,
+                 Clock::time_point arrival)
+    : id(std::move(request.id)),
+      token_ids(std::move(request.prompt_ids)),
+      num_prompt_tokens(static_cast<int64_t>(token_ids.size())),
+      params(std::move(request.params)),
+      state(SequenceState::Empty(config)),
+      blocks(config.num_layers * config.num_heads),
+      history(token_ids),
+      stop(params, eos_token_id),
+      rng(MakeRequestRng(params.seed)),
+      stream(std::move(stream_in)) {
+  if (tokenizer != nullptr) detokenizer.emplace(*tokenizer);
+  times.arrival = arrival;
+}
+
+void Request::DropCache(BlockPool& pool) {
+  blocks.ReleaseAll(pool);
+  num_computed_tokens = 0;
+  state.num_tokens = 0;
+  std::fill(state.shift_k.begin(), state.shift_k.end(), 0.0f);
+  std::fill(state.shift_v.begin(), state.shift_v.end(), 0.0f);
+  std::fill(state.last_l.begin(), state.last_l.end(), 0.0);
+  std::fill(state.key_norm_max.begin(), state.key_norm_max.end(), 0.0f);
+}
+
+}  // namespace fox
