@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <chrono>
 #include <cmath>
 
 #include "kernels/cpu/elementwise.h"
@@ -165,10 +166,13 @@ void CpuForward::RunLayer(int layer, absl::Span<const ForwardSequence> batch, co
   acp.log_eps = options_.acp_log_eps;
   acp.u_static = c.qk_norm ? u_static_[layer].data() : nullptr;
   cpu::AttentionCounters attention_counters;
+  const auto attention_start = std::chrono::steady_clock::now();
   cpu::ForgetAttention(kv, queries_.data(), static_cast<int32_t>(queries_.size()),
                        static_cast<int32_t>(nH), q_.data(), acp, attn_.data(),
                        &attention_counters);
   if (counters != nullptr) {
+    counters->attention_seconds +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - attention_start).count();
     counters->key_blocks_read += attention_counters.key_blocks_read;
     counters->key_blocks_skipped += attention_counters.key_blocks_skipped;
   }

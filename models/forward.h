@@ -33,6 +33,7 @@ struct ForwardOptions {
 struct ForwardCounters {
   int64_t key_blocks_read = 0;
   int64_t key_blocks_skipped = 0;
+  double attention_seconds = 0;  // wall time in the attention kernel, all layers
 };
 
 class CpuForward {
