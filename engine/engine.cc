@@ -105,6 +105,9 @@ void Engine::Loop() {
         return !inbox_.empty() || !aborts_.empty() || stop_ || core_->has_work();
       });
       inbox.swap(inbox_);
+      // Until the step publishes the core's queue, the requests taken from
+      // the inbox still count against --max-queued-requests.
+      waiting_in_core_ += static_cast<int64_t>(inbox.size());
       aborts.swap(aborts_);
       abort_all = abort_all_;
       stop = stop_;
@@ -131,6 +134,8 @@ void Engine::Loop() {
     if (stepped) core_->Step();
 
     std::vector<std::string> finished = core_->TakeFinishedIds();
+    // Before the ids go: whoever sees the engine idle sees exact statistics.
+    Publish(/*force=*/!core_->has_work());
     bool idle = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -138,7 +143,6 @@ void Engine::Loop() {
       waiting_in_core_ = static_cast<int64_t>(core_->scheduler().waiting().size());
       idle = live_ids_.empty();
     }
-    Publish(/*force=*/!core_->has_work());
     if (idle) idle_.notify_all();
     if (stop && !core_->has_work()) {
       std::lock_guard<std::mutex> lock(mu_);

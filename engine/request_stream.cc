@@ -35,19 +35,18 @@ bool RequestStream::finished() const {
 }
 
 void RequestStream::SetNotifier(std::function<void()> notifier) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<std::mutex> lock(notifier_mu_);
   notifier_ = std::move(notifier);
 }
 
 void RequestStream::Push(TokenEvent event) {
-  std::function<void()> notifier;
   {
     std::lock_guard<std::mutex> lock(mu_);
     events_.push_back(std::move(event));
-    notifier = notifier_;
   }
   cv_.notify_one();
-  if (notifier) notifier();
+  std::lock_guard<std::mutex> lock(notifier_mu_);
+  if (notifier_) notifier_();
 }
 
 }  // namespace fox

@@ -81,7 +81,11 @@ class RequestStream {
 
   // Called (on the engine thread, without the stream's lock held) after each
   // push. Keep it short: post work elsewhere. Set it before events can
-  // arrive, or call TryNext once after setting it.
+  // arrive, or call TryNext once after setting it. SetNotifier waits for a
+  // call in progress to return, so after SetNotifier(nullptr) the old
+  // notifier is neither running nor called again and what it captured may
+  // go. So never call SetNotifier from the notifier, or while holding a lock
+  // the notifier takes.
   void SetNotifier(std::function<void()> notifier);
 
   // Engine side.
@@ -95,6 +99,7 @@ class RequestStream {
   std::condition_variable cv_;
   std::deque<TokenEvent> events_;
   bool finish_taken_ = false;
+  std::mutex notifier_mu_;  // held while the notifier runs
   std::function<void()> notifier_;
 };
 
