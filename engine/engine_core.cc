@@ -78,6 +78,20 @@ absl::Status EngineCore::Validate(const EngineRequest& request) const {
         "asks for ", prompt_len + request.params.max_tokens, " (", prompt_len,
         " in the prompt, ", request.params.max_tokens, " in max_tokens)"));
   }
+  if (!evictor_.enabled()) {
+    // Without eviction the footprint only grows: a request the whole pool
+    // cannot hold would fail half-way, so it is refused now. (With eviction
+    // it may shrink; one that still outgrows the pool ends with an error.)
+    const int64_t cached = prompt_len + request.params.max_tokens - 1;  // the last token is never computed
+    const int64_t blocks = int64_t{model.num_layers} * model.num_heads *
+                           ((cached + config_.block_size - 1) / config_.block_size);
+    if (blocks > pool_.num_blocks()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the request needs ", blocks, " KV blocks (", prompt_len, " prompt tokens + max_tokens ",
+          request.params.max_tokens, "), more than the whole KV cache holds (", pool_.num_blocks(),
+          "); raise --kv-cache-memory or lower max_tokens"));
+    }
+  }
   return absl::OkStatus();
 }
 

@@ -155,12 +155,8 @@ int RunGenerateCommand(int argc, char** argv) {
   params.top_k = static_cast<int32_t>(std::clamp<int64_t>(top_k, -1, 1 << 30));
   params.min_p = static_cast<float>(min_p);
 
-  absl::StatusOr<std::unique_ptr<EngineCore>> core =
-      EngineCore::ForCheckpoint(*model, tokenizer->get(), *engine_config);
-  if (!core.ok()) return Fail(core.status());
-  Engine engine(std::move(*core));
-
   // Every stream's notifier wakes this thread, which drains them all.
+  // Declared before the engine, whose shutdown may still call notifiers.
   std::mutex mu;
   std::condition_variable cv;
   bool woken = false;
@@ -169,6 +165,11 @@ int RunGenerateCommand(int argc, char** argv) {
     woken = true;
     cv.notify_one();
   };
+
+  absl::StatusOr<std::unique_ptr<EngineCore>> core =
+      EngineCore::ForCheckpoint(*model, tokenizer->get(), *engine_config);
+  if (!core.ok()) return Fail(core.status());
+  Engine engine(std::move(*core));
 
   const bool stream_text = prompts.size() == 1 && !json;
   std::vector<Output> outputs(prompts.size());

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "tests/engine/engine_test_util.h"
 
 namespace fox {
@@ -77,7 +78,7 @@ void CheckBatchedMatchesAlone(bool greedy, const char* what) {
   for (size_t i = 0; i < prompt_lengths.size(); ++i) {
     const int64_t max_tokens = 10 + static_cast<int64_t>(i * 7) % 23;
     tracked.push_back(
-        MakeTracked("r" + std::to_string(i), RandomPrompt(prompt_lengths[i], 100 + i, kVocab),
+        MakeTracked(absl::StrCat("r", i), RandomPrompt(prompt_lengths[i], 100 + i, kVocab),
                     greedy ? GreedyParams(max_tokens) : SeededParams(max_tokens, 1000 + i)));
   }
 
@@ -160,7 +161,7 @@ TEST(EngineCoreTest, PreemptedRequestsMatchUninterruptedRuns) {
   std::vector<Tracked> tracked;
   for (int i = 0; i < 8; ++i) {
     const int64_t prompt_len = 20 + 6 * i;
-    tracked.push_back(MakeTracked("p" + std::to_string(i),
+    tracked.push_back(MakeTracked(absl::StrCat("p", i),
                                   RandomPrompt(prompt_len, 200 + i, kVocab),
                                   i % 2 == 0 ? GreedyParams(40) : SeededParams(40, 77 + i)));
   }
@@ -308,7 +309,7 @@ TEST(EngineCoreTest, AbortWhilePreempted) {
   std::vector<Tracked> tracked;
   for (int i = 0; i < 6; ++i) {
     tracked.push_back(
-        MakeTracked("q" + std::to_string(i), RandomPrompt(40, 300 + i, kVocab), GreedyParams(50)));
+        MakeTracked(absl::StrCat("q", i), RandomPrompt(40, 300 + i, kVocab), GreedyParams(50)));
   }
   ASSERT_TRUE(AddAll(*core, tracked));
   std::string aborted;
@@ -469,8 +470,8 @@ TEST(EngineCoreTest, AcpEvictionFreesExactlyDecayedBlocksAndKeepsOutputs) {
 
 // Mid-run, the forgetting heads' tables hold a handful of blocks while the
 // long-memory heads hold all of theirs; the engine's per-layer statistics
-// show it, and a pool too small for the whole sequence serves it with ACP
-// but not without.
+// show it, and a pool too small for the whole sequence serves it with ACP,
+// while without ACP the request is refused at submission.
 TEST(EngineCoreTest, AcpEvictionLetsASmallPoolServeALongSequence) {
   RandomInitOptions init = PeakedInit(7);
   init.fgate_bias = {-2.0f, 6.0f, -2.0f, 6.0f};
@@ -515,13 +516,14 @@ TEST(EngineCoreTest, AcpEvictionLetsASmallPoolServeALongSequence) {
   EXPECT_EQ(acp->Stats().counters.preemptions, 0);
   EXPECT_EQ(acp->pool().num_free(), acp->pool().num_blocks());
 
+  // Without eviction the same request cannot fit, and is refused up front.
   config.acp = false;
-  const Output without = RunAlone(model->checkpoint, config, request);
-  ASSERT_TRUE(EndedOnce(without));
-  EXPECT_EQ(without.finish_reason(), FinishReason::kError);
-  EXPECT_NE(without.finish->error.find("--kv-cache-memory"), std::string::npos)
-      << without.finish->error;
-  EXPECT_LT(without.token_ids.size(), 800u);
+  absl::StatusOr<std::unique_ptr<EngineCore>> without =
+      EngineCore::ForCheckpoint(model->checkpoint, /*tokenizer=*/nullptr, config);
+  ASSERT_TRUE(without.ok()) << without.status();
+  const absl::Status refused = (*without)->Validate(request);
+  EXPECT_TRUE(absl::IsInvalidArgument(refused)) << refused;
+  EXPECT_NE(refused.message().find("--kv-cache-memory"), std::string::npos) << refused;
 }
 
 // ---------------------------------------------------------------------------

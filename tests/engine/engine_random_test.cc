@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "engine/engine_core.h"
 #include "engine/request_stream.h"
 #include "models/checkpoint.h"
@@ -53,6 +54,7 @@ struct RunTotals {
   int64_t blocks_evicted = 0;
   int64_t aborts = 0;
   int64_t failures = 0;
+  int64_t refusals = 0;  // without eviction: more than the whole pool, refused at submission
   int64_t stops = 0;
   int64_t lengths = 0;
   int64_t max_blocks_used = 0;
@@ -151,7 +153,7 @@ class RandomEngineRun {
   void AddRandomRequest() {
     const FoxConfig& model = core_->model_config();
     EngineRequest request;
-    request.id = "r" + std::to_string(next_id_++);
+    request.id = absl::StrCat("r", next_id_++);
     // Mostly short prompts, some long ones that only fit alone, a few that
     // outgrow the pool even alone (with their output).
     const int64_t kind = Uniform(0, 99);
@@ -192,7 +194,19 @@ class RandomEngineRun {
     tracked.params = p;
     tracked.num_prompt_tokens = prompt_len;
     const std::string id = request.id;
+    // Without eviction a request the whole pool cannot hold is refused
+    // up front, exactly when its blocks outnumber the pool's.
+    const int64_t cached = prompt_len + p.max_tokens - 1;
+    const int64_t needed = kNumTables * ((cached + config_.block_size - 1) / config_.block_size);
+    const bool refuse = !options_.acp && needed > config_.num_kv_blocks;
     absl::Status status = core_->AddRequest(std::move(request), tracked.stream);
+    if (refuse) {
+      ASSERT_TRUE(absl::IsInvalidArgument(status)) << status;
+      EXPECT_NE(status.message().find("more than the whole KV cache holds"), std::string::npos)
+          << status;
+      ++totals_.refusals;
+      return;
+    }
     ASSERT_TRUE(status.ok()) << status;
     tracked_.emplace(id, std::move(tracked));
     live_.insert(id);
@@ -416,12 +430,12 @@ absl::StatusOr<Checkpoint> WriteAndLoadModel(const testing::TempDir& dir, uint64
 void Report(const char* name, const RunTotals& t) {
   std::printf(
       "%s: %lld steps, %lld requests: %lld preemptions, %lld blocks evicted, %lld aborts, "
-      "%lld failures, %lld stop, %lld length; peak %lld blocks in use; first live block up to "
+      "%lld failures, %lld refused, %lld stop, %lld length; peak %lld blocks in use; first live block up to "
       "%lld\n",
       name, static_cast<long long>(t.steps), static_cast<long long>(t.requests),
       static_cast<long long>(t.preemptions), static_cast<long long>(t.blocks_evicted),
       static_cast<long long>(t.aborts), static_cast<long long>(t.failures),
-      static_cast<long long>(t.stops), static_cast<long long>(t.lengths),
+      static_cast<long long>(t.refusals), static_cast<long long>(t.stops), static_cast<long long>(t.lengths),
       static_cast<long long>(t.max_blocks_used), static_cast<long long>(t.max_first_live_block));
 }
 
@@ -469,7 +483,7 @@ TEST(EngineRandomTest, ThousandsOfStepsKeepPoolTablesAndStreamsConsistent) {
     RandomEngineRun run(options, *model);
     const RunTotals totals = run.Run();
     ASSERT_FALSE(::testing::Test::HasFatalFailure());
-    Report(("acp, float32, seed " + std::to_string(options.seed)).c_str(), totals);
+    Report(absl::StrCat("acp, float32, seed ", options.seed).c_str(), totals);
     EXPECT_GT(totals.steps, options.num_steps / 2);
     EXPECT_GT(totals.preemptions, 0);
     EXPECT_GT(totals.blocks_evicted, 0);
@@ -491,8 +505,9 @@ TEST(EngineRandomTest, ThousandsOfStepsKeepPoolTablesAndStreamsConsistent) {
   EXPECT_GT(all.stops, 0);
 }
 
-// ACP off, bfloat16 KV: nothing is evicted, preemption and failures still
-// happen, and aborting everything at the end returns every block.
+// ACP off, bfloat16 KV: nothing is evicted, requests the pool cannot hold are
+// refused at submission, preemption still happens, and aborting everything at
+// the end returns every block.
 TEST(EngineRandomTest, WithoutAcpInBfloat16NothingIsEvictedAndAbortAllFreesThePool) {
   testing::TempDir dir;
   absl::StatusOr<Checkpoint> model = WriteAndLoadModel(dir, 22);
@@ -512,7 +527,9 @@ TEST(EngineRandomTest, WithoutAcpInBfloat16NothingIsEvictedAndAbortAllFreesThePo
   EXPECT_GT(totals.preemptions, 0);
   EXPECT_EQ(totals.blocks_evicted, 0);
   EXPECT_GT(totals.aborts, 0);
-  EXPECT_GT(totals.failures, 0);
+  // Whatever was admitted fits the pool alone, so nothing fails half-way.
+  EXPECT_GT(totals.refusals, 0);
+  EXPECT_EQ(totals.failures, 0);
   EXPECT_GT(totals.max_blocks_used, options.num_kv_blocks - kNumTables);  // the pool ran dry
 }
 

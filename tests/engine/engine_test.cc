@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "models/tokenizer.h"
 #include "tests/engine/engine_test_util.h"
 
@@ -83,7 +84,7 @@ TEST(EngineTest, ConcurrentSubmittersEachGetOneCompleteStream) {
   std::vector<EngineRequest> requests;
   for (int i = 0; i < kThreads * kPerThread; ++i) {
     requests.push_back(
-        MakeRequest("c" + std::to_string(i), RandomPrompt(1 + (i * 37) % 90, 500 + i, kVocab),
+        MakeRequest(absl::StrCat("c", i), RandomPrompt(1 + (i * 37) % 90, 500 + i, kVocab),
                     i % 3 == 0 ? SeededParams(8 + i % 11, 9000 + i) : GreedyParams(8 + i % 11)));
   }
   std::unique_ptr<Engine> engine = MakeEngine(model->checkpoint, SmallEngineConfig(4096));
@@ -225,7 +226,7 @@ TEST(EngineTest, ShutdownWithGraceAbortsWhatIsStillLive) {
   ASSERT_TRUE(s.ok()) << s.status();
   streams.push_back(*s);
   for (int i = 0; i < 5; ++i) {
-    s = engine->Submit(LongRequest("long" + std::to_string(i)));
+    s = engine->Submit(LongRequest(absl::StrCat("long", i)));
     ASSERT_TRUE(s.ok()) << s.status();
     streams.push_back(*s);
   }
@@ -265,7 +266,7 @@ TEST(EngineTest, WaitUntilIdle) {
   std::vector<std::shared_ptr<RequestStream>> streams;
   for (int i = 0; i < 5; ++i) {
     absl::StatusOr<std::shared_ptr<RequestStream>> s = engine->Submit(
-        MakeRequest("w" + std::to_string(i), RandomPrompt(10 + i, i, kVocab), GreedyParams(6)));
+        MakeRequest(absl::StrCat("w", i), RandomPrompt(10 + i, i, kVocab), GreedyParams(6)));
     ASSERT_TRUE(s.ok()) << s.status();
     streams.push_back(*s);
   }
@@ -349,7 +350,7 @@ TEST(EngineTest, SubmitRefusals) {
   // and the others sweeps two step durations.
   for (int round = 0; round < 24; ++round) {
     SCOPED_TRACE(round);
-    const std::string b = "b" + std::to_string(round), c = "c" + std::to_string(round);
+    const std::string b = absl::StrCat("b", round), c = absl::StrCat("c", round);
     absl::StatusOr<std::shared_ptr<RequestStream>> sb =
         engine->Submit(MakeRequest(b, {1, 2, 3}, GreedyParams(4)));
     ASSERT_TRUE(sb.ok()) << sb.status();
@@ -448,7 +449,7 @@ class EngineTextTest : public ::testing::Test {
         tokenizer_->Encode("The forget gate decides what the model keeps", /*add_bos=*/false);
     EXPECT_TRUE(prompt.ok()) << prompt.status();
     absl::StatusOr<std::shared_ptr<RequestStream>> stream =
-        engine_->Submit(MakeRequest("t" + std::to_string(next_id_++), *prompt, params));
+        engine_->Submit(MakeRequest(absl::StrCat("t", next_id_++), *prompt, params));
     EXPECT_TRUE(stream.ok()) << stream.status();
     return stream.ok() ? ReadToEnd(**stream) : Output{};
   }
