@@ -9,12 +9,16 @@
 //               block it allocated: --acp off never frees one)
 //   decode      decode step time at 16k context, ACP off vs on (attention
 //               alone and the whole step), and attention's read rate
-//   capacity    16k-token sequences one fixed KV budget holds at once before
-//               the first preemption, ACP on vs off
+//               and, from those footprints, how many 16k-token sequences
+//               fixed KV budgets hold at once (with one prefill chunk of
+//               headroom for admitting the next), ACP on vs off
+//   capacity    (opt-in: about 4 minutes per 16k prefill on 2 cores) the same
+//               by a real run: sequences decoding at once before the first
+//               preemption, ACP on vs off
 //   throughput  engine tokens/s at 1, 8, 32 and 64 concurrent sequences, and
 //               the scheduler and cache bookkeeping share of a step
 //
-// usage: engine_bench [--only kv,decode,capacity,throughput] [--threads N]
+// usage: engine_bench [--only kv,decode,throughput,capacity] [--threads N]
 //                     [--forget-bias 2.5] [--keep-bias 8] [--model-dir DIR]
 #include <algorithm>
 #include <chrono>
@@ -52,7 +56,7 @@ void Die(const absl::Status& s) {
 }
 
 struct Flags {
-  std::vector<std::string> only = {"kv", "decode", "capacity", "throughput"};
+  std::vector<std::string> only = {"kv", "decode", "throughput"};
   int threads = 0;
   double forget_bias = 2.5;
   double keep_bias = 8.0;
@@ -175,6 +179,28 @@ void RunKv(const Checkpoint& model) {
                 static_cast<double>(forget_live) / forget_tables,
                 static_cast<double>(keep_live) / keep_tables);
     std::fflush(stdout);
+    if (mark == 16384) {
+      // Capacity from the footprints: sequences of 16k tokens that fit a
+      // budget while one more prefill chunk (2048 tokens in every table)
+      // can still be admitted.
+      const int64_t chunk = FullBlocks(c, 2048);
+      std::printf("\n16k-token sequences held at once, from these footprints (budget minus one "
+                  "2048-token prefill chunk, %lld blocks, divided by the footprint):\n\n"
+                  "| KV budget (float32) | blocks | ACP off | ACP on | on / off |\n"
+                  "|---|---|---|---|---|\n",
+                  static_cast<long long>(chunk));
+      const double block_bytes = 2.0 * kBlockSize * c.head_dim * 4 + 4.0 * kBlockSize + 8;
+      for (double gib : {4.0, 16.0, 64.0}) {
+        const int64_t budget = static_cast<int64_t>(gib * (1 << 30) / block_bytes);
+        const int64_t off = (budget - chunk) / stats.kv_blocks_full;
+        const int64_t on = (budget - chunk) / stats.kv_blocks_live;
+        std::printf("| %.0f GiB | %lld | %lld | %lld | %.2f |\n", gib,
+                    static_cast<long long>(budget), static_cast<long long>(off),
+                    static_cast<long long>(on), static_cast<double>(on) / std::max<int64_t>(off, 1));
+      }
+      std::printf("\n| tokens | blocks, ACP off | blocks, ACP on | off / on | on: per forgetting "
+                  "head | on: per keeping head |\n|---|---|---|---|---|---|\n");
+    }
     if (mark == 32768) {
       double forget_l = 0, keep_l = 0;
       for (int32_t t = 0; t < r->blocks.num_tables(); ++t) {
