@@ -12,7 +12,7 @@
 //               and, from those footprints, how many 16k-token sequences
 //               fixed KV budgets hold at once (with one prefill chunk of
 //               headroom for admitting the next), ACP on vs off
-//   capacity    (opt-in: about 4 minutes per 16k prefill on 2 cores) the same
+//   capacity    (opt-in: about 7 minutes on 2 cores) the same
 //               by a real run: sequences decoding at once before the first
 //               preemption, ACP on vs off
 //   throughput  engine tokens/s at 1, 8, 32 and 64 concurrent sequences, and
