@@ -1,6 +1,5 @@
 #include "engine/request.h"
 
-#include <algorithm>
 #include <utility>
 
 namespace fox {
@@ -25,11 +24,7 @@ Request::Request(EngineRequest request, const FoxConfig& config, int32_t eos_tok
 void Request::DropCache(BlockPool& pool) {
   blocks.ReleaseAll(pool);
   num_computed_tokens = 0;
-  state.num_tokens = 0;
-  std::fill(state.shift_k.begin(), state.shift_k.end(), 0.0f);
-  std::fill(state.shift_v.begin(), state.shift_v.end(), 0.0f);
-  std::fill(state.last_l.begin(), state.last_l.end(), 0.0);
-  std::fill(state.key_norm_max.begin(), state.key_norm_max.end(), 0.0f);
+  state.Reset();
 }
 
 }  // namespace fox

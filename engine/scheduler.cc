@@ -1,19 +1,10 @@
 #include "engine/scheduler.h"
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
+
+#include "kernels/check.h"
 
 namespace fox {
-namespace {
-
-void CheckOrDie(bool ok, const char* what, int line) {
-  if (ok) return;
-  std::fprintf(stderr, "%s:%d: %s\n", __FILE__, line, what);
-  std::abort();
-}
-
-}  // namespace
 
 Scheduler::Scheduler(const SchedulerConfig& config, BlockPool& pool)
     : config_(config), pool_(pool) {}
@@ -55,7 +46,7 @@ ScheduleOutput Scheduler::Schedule() {
   for (size_t i = 0; i < running_.size() && budget > 0; ++i) {
     Request* request = running_[i];
     int64_t num_new = std::min(request->num_tokens() - request->num_computed_tokens, budget);
-    CheckOrDie(num_new > 0, "running request with nothing to compute", __LINE__);
+    FOX_CHECK(num_new > 0, "running request with nothing to compute");
     bool scheduled = true;
     while (!Allocate(request, num_new)) {
       if (running_.size() - 1 > i) {
@@ -96,7 +87,7 @@ ScheduleOutput Scheduler::Schedule() {
         continue;
       }
       num_new = fit;
-      CheckOrDie(Allocate(request, num_new), "a chunk that fits failed to allocate", __LINE__);
+      FOX_CHECK(Allocate(request, num_new), "a chunk that fits failed to allocate");
     }
     waiting_.pop_front();
     request->status = RequestStatus::kRunning;

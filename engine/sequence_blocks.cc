@@ -1,8 +1,8 @@
 #include "engine/sequence_blocks.h"
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
+
+#include "kernels/check.h"
 
 namespace fox {
 namespace {
@@ -10,12 +10,6 @@ namespace {
 // A freed prefix is dropped from storage once it is this long and at least
 // half the vector, so compaction stays amortised O(1) per freed block.
 constexpr int64_t kCompactMinFreed = 64;
-
-void CheckOrDie(bool ok, const char* what, int line) {
-  if (ok) return;
-  std::fprintf(stderr, "%s:%d: %s\n", __FILE__, line, what);
-  std::abort();
-}
 
 }  // namespace
 
@@ -75,15 +69,15 @@ int64_t SequenceBlocks::end_block(int32_t t) const {
 
 int32_t SequenceBlocks::pool_block(int32_t t, int64_t logical) const {
   const Table& table = tables_[t];
-  CheckOrDie(logical >= first_live_block(t) && logical < end_block(t),
-             "pool_block: logical block is not live", __LINE__);
+  FOX_CHECK(logical >= first_live_block(t) && logical < end_block(t),
+            "pool_block: logical block is not live");
   return table.blocks[logical - table.base];
 }
 
 void SequenceBlocks::FreeFront(BlockPool& pool, int32_t t, int64_t count) {
   Table& table = tables_[t];
-  CheckOrDie(count >= 0 && table.live_index + count <= static_cast<int64_t>(table.blocks.size()),
-             "FreeFront: more blocks than the table holds", __LINE__);
+  FOX_CHECK(count >= 0 && table.live_index + count <= static_cast<int64_t>(table.blocks.size()),
+            "FreeFront: more blocks than the table holds");
   for (int64_t i = 0; i < count; ++i) pool.Free(table.blocks[table.live_index++]);
   const int64_t size = static_cast<int64_t>(table.blocks.size());
   if (table.live_index >= kCompactMinFreed && 2 * table.live_index >= size) {

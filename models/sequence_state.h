@@ -4,6 +4,7 @@
 // largest key norm per head (ACP's data-dependent bound).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -20,7 +21,17 @@ struct SequenceState {
 
   // A state for an empty sequence: zero shift, L = 0.
   static SequenceState Empty(const FoxConfig& config);
+  // Back to Empty's values, keeping the sizes (a sequence recomputed from scratch).
+  void Reset();
 };
+
+inline void SequenceState::Reset() {
+  num_tokens = 0;
+  std::fill(shift_k.begin(), shift_k.end(), 0.0f);
+  std::fill(shift_v.begin(), shift_v.end(), 0.0f);
+  std::fill(last_l.begin(), last_l.end(), 0.0);
+  std::fill(key_norm_max.begin(), key_norm_max.end(), 0.0f);
+}
 
 inline SequenceState SequenceState::Empty(const FoxConfig& config) {
   SequenceState s;
