@@ -587,7 +587,7 @@ export async function run(args, log = (s) => process.stderr.write(s + '\n')) {
           } finally {
             statsPolling = false;
           }
-        }, 1000)
+        }, 500)
       : null;
 
     const offsets = arrivalOffsets(dataset.length, args['request-rate'], args.burstiness, args.seed);
