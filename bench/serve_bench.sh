@@ -18,7 +18,8 @@
 #
 # Environment: FOXSERVE_BIN (default build/bin/foxserve), SERVE_BENCH_OUT (folder for the
 # result JSON files and server logs; default a new temporary folder), SERVE_BENCH_ARGS
-# (extra flags for every `foxserve serve`).
+# (extra flags for every `foxserve serve`), OMP_WAIT_POLICY (default passive: OpenMP
+# threads spinning at barriers would take the cores the front end and the client share).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -28,6 +29,7 @@ OUT=${SERVE_BENCH_OUT:-$(mktemp -d /tmp/foxserve_serve_bench.XXXXXX)}
 mkdir -p "$OUT"
 LOAD=(node "$ROOT/bench/serve_load.mjs")
 ALL=(rates streams100 streams1000 m125)
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 
 if [[ $# -gt 0 && ( $1 == -h || $1 == --help ) ]]; then
   sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
@@ -78,7 +80,7 @@ start_server() {
   # shellcheck disable=SC2086
   "$FOXSERVE" serve --http-port 0 --grpc-port 0 "$@" ${SERVE_BENCH_ARGS:-} >"$log.stdout" 2>"$log.stderr" &
   SERVER_PID=$!
-  echo "== server $name (pid $SERVER_PID): foxserve serve --http-port 0 --grpc-port 0 $* ${SERVE_BENCH_ARGS:-}"
+  echo "== server $name (pid $SERVER_PID, OMP_WAIT_POLICY=$OMP_WAIT_POLICY): foxserve serve --http-port 0 --grpc-port 0 $* ${SERVE_BENCH_ARGS:-}"
   local line=
   for _ in $(seq 1 1200); do
     line=$(grep -m1 -E '"event": *"serving"' "$log.stdout" 2>/dev/null || true)
