@@ -9,7 +9,7 @@ DEB_PACKAGES=(
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libabsl-dev nlohmann-json3-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
-  libopenblas-openmp-dev libicu-dev libboost-dev
+  libopenblas-openmp-dev libicu-dev libboost-dev curl
 )
 
 missing=()
