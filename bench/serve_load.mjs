@@ -23,7 +23,14 @@ import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 
-import { calculateMetrics, frontEndOverhead, maxConcurrency, requestTimings, summarize } from './serve_metrics.mjs';
+import {
+  calculateMetrics,
+  frontEndOverhead,
+  maxConcurrency,
+  requestTimings,
+  summarize,
+  windowItl,
+} from './serve_metrics.mjs';
 
 // ---------------------------------------------------------------------------------------
 // Flags
@@ -291,9 +298,10 @@ class Client {
   /**
    * One streaming request, timed as vLLM's request functions do. Resolves (never rejects)
    * with {success, error, start, chunkTimes, outputTokens, text, emptyChunks, end}.
-   * Times are performance.now() / 1000 (seconds).
+   * Times are performance.now() / 1000 (seconds). onFirstChunk, if given, is called when
+   * the first chunk with choices arrives.
    */
-  stream(p, payload, chat) {
+  stream(p, payload, chat, onFirstChunk = null) {
     const body = JSON.stringify(payload);
     return new Promise((resolve) => {
       const out = {
@@ -373,6 +381,7 @@ class Client {
           if (!piece) out.emptyChunks++;
           out.text += piece ?? '';
           out.chunkTimes.push(now);
+          if (onFirstChunk && out.chunkTimes.length === 1) onFirstChunk();
         }
         if (data.usage) {
           if (data.usage.completion_tokens != null) out.outputTokens = data.usage.completion_tokens;
@@ -487,11 +496,19 @@ export function formatSummary(result) {
   if (s && (s.stats || s.peak_threads != null)) {
     L.push(centered('Server', '-'));
     if (s.stats) {
-      L.push(fmtRow('Engine steps:', s.stats.steps));
+      L.push(fmtRow('Engine steps (whole run):', s.stats.steps));
       L.push(fmtRow('Mean engine step (ms):', s.stats.mean_step_ms, 3));
       L.push(fmtRow('Front-end overhead p50 (ms):', s.stats.overhead_p50_ms, 3));
       L.push(fmtRow('Front-end overhead p90 (ms):', s.stats.overhead_p90_ms, 3));
       L.push(fmtRow('Peak running (sampled /stats):', s.peak_num_running ?? 'n/a'));
+      const w = s.decode_window;
+      if (w) {
+        L.push(fmtRow('Decode window (s, steps, running):', `${w.seconds.toFixed(2)}, ${w.steps}, ${w.num_running}`));
+        L.push(fmtRow('  mean engine step (ms):', w.mean_step_ms, 3));
+        L.push(fmtRow('  ITL p50 / p90 (ms):', `${w.itl_p50_ms.toFixed(3)} / ${w.itl_p90_ms.toFixed(3)}`));
+        L.push(fmtRow('  front-end overhead p50 (ms):', w.overhead_p50_ms, 3));
+        L.push(fmtRow('  front-end overhead p90 (ms):', w.overhead_p90_ms, 3));
+      }
       L.push(fmtRow('Preemptions during run:', s.preemptions ?? 'n/a'));
     }
     if (s.peak_threads != null) L.push(fmtRow('Server threads at peak:', s.peak_threads));
@@ -607,15 +624,33 @@ export async function run(args, log = (s) => process.stderr.write(s + '\n')) {
           }, progressMs)
         : null;
 
+    // The steady decode window: from the moment every request has its first token (all
+    // prefills done) to the first completion, the batch is constant; /stats snapshots at
+    // both ends give the decode step time that the inter-token gaps of the window see.
+    let firstChunks = 0;
+    let windowStart = null;
+    let windowEnd = null;
+    const snapshot = () => {
+      const t = performance.now() / 1000;
+      return client
+        .getJson('/stats', 10000)
+        .then((r) => (isStats(r.body) ? { t, stats: r.body } : null))
+        .catch(() => null);
+    };
+    const onFirstChunk = () => {
+      firstChunks++;
+      if (statsBefore && firstChunks === dataset.length && done === 0) windowStart = snapshot();
+    };
     const one = async (i) => {
       if (sem) await sem.acquire();
       inFlight++;
       if (inFlight > peakInFlight) peakInFlight = inFlight;
       try {
-        outputs[i] = await client.stream(args.endpoint, buildPayload(args, model, dataset[i], chat, decode), chat);
+        outputs[i] = await client.stream(args.endpoint, buildPayload(args, model, dataset[i], chat, decode), chat, onFirstChunk);
       } finally {
         inFlight--;
         done++;
+        if (done === 1 && windowStart && outputs[i].success) windowEnd = snapshot();
         if (!outputs[i].success) failed++;
         if (sem) sem.release();
       }
@@ -628,6 +663,8 @@ export async function run(args, log = (s) => process.stderr.write(s + '\n')) {
     }
     await Promise.all(tasks);
     const duration = (performance.now() - t0) / 1000;
+    const windowA = windowStart ? await windowStart : null;
+    const windowB = windowEnd ? await windowEnd : null;
     if (threadTimer) clearInterval(threadTimer);
     if (statsTimer) clearInterval(statsTimer);
     if (progressTimer) clearInterval(progressTimer);
@@ -706,6 +743,19 @@ export async function run(args, log = (s) => process.stderr.write(s + '\n')) {
       server.peak_num_running = peakRunning;
       server.peak_num_waiting = peakWaiting;
       if (statsAfter.preemptions != null) server.preemptions = statsAfter.preemptions - statsBefore.preemptions;
+    }
+    if (windowA && windowB) {
+      const gaps = windowItl(outputs, windowA.t, windowB.t).map((g) => g * 1000);
+      const w = frontEndOverhead(windowA.stats, windowB.stats, summarize(gaps, [50, 90]));
+      if (w) {
+        w.seconds = windowB.t - windowA.t;
+        w.gaps = gaps.length;
+        w.num_running = windowA.stats.num_running;
+        const s = summarize(gaps, [50, 90]);
+        w.itl_p50_ms = s.percentiles[0][1];
+        w.itl_p90_ms = s.percentiles[1][1];
+        server.decode_window = w;
+      }
     }
     result.server = server;
     result.client = { node: process.version, loadavg_end: os.loadavg(), cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model };

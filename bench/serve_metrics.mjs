@@ -184,3 +184,20 @@ export function frontEndOverhead(statsBefore, statsAfter, itlSummary) {
     overhead_p90_ms: at(90),
   };
 }
+
+/**
+ * Gaps between successive chunks of each successful request whose later chunk arrived
+ * within [from, to] (seconds), pooled: the inter-token latencies of a time window, e.g. the
+ * steady decode phase between two /stats snapshots. outputs[i] = {success, chunkTimes}.
+ */
+export function windowItl(outputs, from, to) {
+  const gaps = [];
+  for (const o of outputs) {
+    if (!o.success) continue;
+    const t = o.chunkTimes;
+    for (let i = 1; i < t.length; i++) {
+      if (t[i] >= from && t[i] <= to) gaps.push(t[i] - t[i - 1]);
+    }
+  }
+  return gaps;
+}

@@ -14,6 +14,7 @@ import {
   requestTpot,
   std,
   summarize,
+  windowItl,
 } from '../../../bench/serve_metrics.mjs';
 
 const close = (actual, expected, eps = 1e-9) =>
@@ -149,4 +150,18 @@ test('frontEndOverhead: ITL percentiles minus the mean engine step', () => {
   close(o.overhead_p50_ms, 0.5, 1e-9);
   close(o.overhead_p90_ms, 5.7, 1e-9);
   assert.equal(frontEndOverhead({ steps: 5, step_seconds: 1 }, { steps: 5, step_seconds: 1 }, itl), null);
+});
+
+test('windowItl keeps the gaps whose later chunk falls in the window', () => {
+  const outs = [
+    { success: true, chunkTimes: [1.0, 1.5, 2.0, 2.6, 3.5] }, // gaps ending 1.5 2.0 2.6 3.5
+    { success: false, chunkTimes: [1.9, 2.1] },
+    { success: true, chunkTimes: [2.2, 2.3] }, // gap ending 2.3
+  ];
+  const gaps = windowItl(outs, 2.0, 3.0);
+  assert.equal(gaps.length, 3);
+  close(gaps[0], 0.5); // 1.5 -> 2.0, the window's edge included
+  close(gaps[1], 0.6);
+  close(gaps[2], 0.1);
+  assert.deepEqual(windowItl(outs, 5, 6), []);
 });
