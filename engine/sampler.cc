@@ -86,6 +86,7 @@ void ApplyPenalties(absl::Span<float> logits, const SamplingParams& params,
 bool Sampler::Process(absl::Span<const float> logits, const SamplingParams& params,
                       const TokenHistory& history, int32_t eos_token_id) {
   processed_.assign(logits.begin(), logits.end());
+  for (const auto& [id, bias] : params.logit_bias) processed_[id] += bias;  // ids validated
   ApplyPenalties(absl::MakeSpan(processed_), params, history);
   // Before min_tokens, the tokens that would end the output cannot be drawn.
   if (history.num_output_tokens() < params.min_tokens) {

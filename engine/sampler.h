@@ -1,5 +1,5 @@
 // Token sampling from one row of logits, with vLLM's processing order:
-//   penalties -> min_tokens suppression -> greedy argmax, or
+//   logit_bias -> penalties -> min_tokens suppression -> greedy argmax, or
 //   temperature -> top-k -> top-p -> min-p -> one uniform draw.
 // Each request brings its own generator and draws exactly once per sampled
 // token, so a seeded request's tokens never depend on what runs beside it.

@@ -58,6 +58,16 @@ absl::Status ValidateSamplingParams(const SamplingParams& params, int vocab_size
   for (const std::string& s : params.stop) {
     if (s.empty()) return absl::InvalidArgumentError("stop must not contain an empty string");
   }
+  for (const auto& [id, bias] : params.logit_bias) {
+    if (id < 0 || id >= vocab_size) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("logit_bias keys must be token ids in [0, ", vocab_size, "), got ", id));
+    }
+    if (!(bias >= -100.0f && bias <= 100.0f)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("logit_bias values must be in [-100, 100], got ", bias, " for token ", id));
+    }
+  }
   if (params.logprobs.has_value() && (*params.logprobs < 0 || *params.logprobs > kMaxLogprobs)) {
     return Refuse("logprobs", absl::StrCat("be in [0, ", kMaxLogprobs, "]"), *params.logprobs);
   }

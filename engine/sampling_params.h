@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -22,6 +23,9 @@ struct SamplingParams {
   float presence_penalty = 0.0f;    // 0: off; output tokens only
   float frequency_penalty = 0.0f;   // 0: off; output tokens only
   std::optional<uint64_t> seed;     // unset: seeded from the OS
+  // OpenAI's logit_bias: added to the token's logit before anything else
+  // (each bias in [-100, 100]; -100 bans the token, +100 all but forces it).
+  std::vector<std::pair<int32_t, float>> logit_bias;
 
   // Stopping.
   std::vector<int32_t> stop_token_ids;

@@ -1,13 +1,190 @@
-// `foxserve serve`: placeholder until the serving command lands.
-#include <cstdio>
+// `foxserve serve`: the OpenAI-compatible HTTP server and the gRPC server over
+// one engine. Prints one JSON line on stdout once both listen:
+//   {"event":"serving","model":"fox-tiny","http_port":8000,"grpc_port":50051}
+// SIGINT or SIGTERM: stop accepting (/ready turns 503, gRPC health
+// NOT_SERVING), let running requests finish for up to --shutdown-timeout,
+// abort the rest (each gets its terminal event), close, exit 0.
+#include <signal.h>
 
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "engine/engine.h"
+#include "models/checkpoint.h"
+#include "models/tokenizer.h"
+#include "nlohmann/json.hpp"
+#include "server/cli_flags.h"
 #include "server/commands.h"
+#include "server/dtype_flags.h"
+#include "server/engine_flags.h"
+#include "server/grpc/grpc_server.h"
+#include "server/http/http_server.h"
+#include "server/model_paths.h"
+#include "server/openai/openai_error.h"
+#include "server/openai/openai_routes.h"
+#include "server/serving_context.h"
 
 namespace fox {
+namespace {
 
-int RunServeCommand(int, char**) {
-  std::fputs("foxserve serve: not built yet\n", stderr);
+int Fail(const absl::Status& status) {
+  std::fprintf(stderr, "foxserve serve: %s\n", std::string(status.message()).c_str());
   return 1;
+}
+
+std::string FolderName(std::string path) {
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+absl::Status CheckPort(const char* flag, int64_t port) {
+  if (port < 0 || port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, " must be in [0, 65535] (0: any free port), got ", port));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+int RunServeCommand(int argc, char** argv) {
+  // Signals are taken by sigwait on this thread: block them before any other
+  // thread (OpenMP, gRPC, Asio) exists, so that every thread inherits the mask.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  std::string model_dir = DefaultModelDir(), served_name, host = "127.0.0.1", device = "auto",
+              dtype, api_key, cors_origins, chat_template_path;
+  int64_t http_port = 8000, grpc_port = 50051, http_threads = 2, keep_alive_ms = 5000,
+          max_request_bytes = 8 << 20;
+  double shutdown_timeout = 30.0;
+  bool help = false;
+  EngineFlags engine_flags;
+  FlagSet flags("serve");
+  flags.Add("model", &model_dir, "checkpoint directory (default: the embedded tiny model)");
+  flags.Add("served-model-name", &served_name,
+            "model id in the API (default: the model folder's name)");
+  flags.Add("host", &host, "address to listen on");
+  flags.Add("http-port", &http_port, "OpenAI-compatible HTTP port (0: any free port)");
+  flags.Add("grpc-port", &grpc_port, "gRPC port (0: any free port)");
+  flags.Add("device", &device, "auto, cpu or cuda (auto: the GPU when one answers, else the CPU)");
+  flags.Add("dtype", &dtype, "weight dtype in memory: float32 or bfloat16 (default: the file's)");
+  flags.Add("api-key", &api_key,
+            "require \"Authorization: Bearer KEY\" (default: $FOXSERVE_API_KEY)");
+  flags.Add("cors-origins", &cors_origins,
+            "comma-separated allowed CORS origins, or * (default: none)");
+  flags.Add("chat-template", &chat_template_path, "chat template file (JSON, see the README)");
+  flags.Add("max-request-bytes", &max_request_bytes, "largest request body accepted (413 above)");
+  flags.Add("http-threads", &http_threads, "threads serving HTTP connections");
+  flags.Add("sse-keep-alive-ms", &keep_alive_ms, "SSE comment after this long without output");
+  flags.Add("shutdown-timeout", &shutdown_timeout,
+            "seconds running requests get to finish on SIGTERM");
+  engine_flags.Register(flags);
+  flags.Add("help", &help, "show this help");
+  if (absl::Status s = flags.Parse(argc, argv, 2); !s.ok()) {
+    std::fprintf(stderr, "%s\n%s", std::string(s.message()).c_str(), flags.Usage().c_str());
+    return 2;
+  }
+  if (help) {
+    std::fputs(flags.Usage().c_str(), stdout);
+    return 0;
+  }
+  if (absl::Status s = CheckPort("--http-port", http_port); !s.ok()) return Fail(s);
+  if (absl::Status s = CheckPort("--grpc-port", grpc_port); !s.ok()) return Fail(s);
+  if (http_threads < 1 || http_threads > 256) {
+    return Fail(absl::InvalidArgumentError("--http-threads must be in [1, 256]"));
+  }
+  if (max_request_bytes < 1)
+    return Fail(absl::InvalidArgumentError("--max-request-bytes must be positive"));
+  if (keep_alive_ms < 1)
+    return Fail(absl::InvalidArgumentError("--sse-keep-alive-ms must be positive"));
+  if (!(shutdown_timeout >= 0))
+    return Fail(absl::InvalidArgumentError("--shutdown-timeout must be >= 0"));
+  if (device != "auto" && device != "cpu" && device != "cuda") {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("--device must be auto, cpu or cuda, got ", device)));
+  }
+  if (device == "cuda") {
+    return Fail(absl::UnavailableError(
+        "--device cuda: this build has no CUDA backend for the model yet; use --device cpu"));
+  }
+  if (!flags.WasSet("api-key")) {
+    if (const char* env = std::getenv("FOXSERVE_API_KEY")) api_key = env;
+  }
+
+  ChatTemplate chat_template;
+  if (!chat_template_path.empty()) {
+    absl::StatusOr<ChatTemplate> loaded = ChatTemplate::Load(chat_template_path);
+    if (!loaded.ok()) return Fail(loaded.status());
+    chat_template = std::move(*loaded);
+  }
+  CheckpointOptions load_options;
+  if (!dtype.empty()) {
+    absl::StatusOr<DType> d = ParseWeightDType("--dtype", dtype);
+    if (!d.ok()) return Fail(d.status());
+    load_options.dtype = *d;
+  }
+  absl::StatusOr<Checkpoint> model = LoadCheckpoint(model_dir, load_options);
+  if (!model.ok()) return Fail(model.status());
+  absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = Tokenizer::Load(model_dir);
+  if (!tokenizer.ok()) return Fail(tokenizer.status());
+  absl::StatusOr<EngineConfig> engine_config = engine_flags.ToConfig(model->config);
+  if (!engine_config.ok()) return Fail(engine_config.status());
+  absl::StatusOr<std::unique_ptr<EngineCore>> core =
+      EngineCore::ForCheckpoint(*model, tokenizer->get(), *engine_config);
+  if (!core.ok()) return Fail(core.status());
+  Engine engine(std::move(*core));
+
+  ServingContext context(&engine, tokenizer->get(),
+                         served_name.empty() ? FolderName(model_dir) : served_name, api_key);
+  HttpServerOptions http_options;
+  http_options.host = host;
+  http_options.port = static_cast<int>(http_port);
+  http_options.num_threads = static_cast<int>(http_threads);
+  http_options.max_request_bytes = static_cast<size_t>(max_request_bytes);
+  http_options.keep_alive_interval = std::chrono::milliseconds(keep_alive_ms);
+  for (absl::string_view origin : absl::StrSplit(cors_origins, ',', absl::SkipWhitespace())) {
+    http_options.cors_origins.emplace_back(origin);
+  }
+  http_options.make_error = [](int status, const std::string& message) {
+    return OpenAiErrorResponse(status, message);
+  };
+  absl::StatusOr<std::unique_ptr<HttpServer>> http =
+      HttpServer::Start(http_options, MakeOpenAiRoutes(&context, chat_template));
+  if (!http.ok()) return Fail(http.status());
+  absl::StatusOr<std::unique_ptr<GrpcServer>> grpc =
+      GrpcServer::Start(&context, host, static_cast<int>(grpc_port));
+  if (!grpc.ok()) return Fail(grpc.status());
+
+  std::cout << nlohmann::json{{"event", "serving"},
+                              {"model", context.model_name()},
+                              {"host", host},
+                              {"http_port", (*http)->port()},
+                              {"grpc_port", (*grpc)->port()},
+                              {"max_model_len", context.max_model_len()},
+                              {"kv_blocks", engine.Stats().kv_blocks_total}}
+                   .dump()
+            << std::endl;
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  std::fprintf(stderr, "foxserve serve: %s: draining (up to %.1f s)\n",
+               signal_number == SIGTERM ? "SIGTERM" : "SIGINT", shutdown_timeout);
+  (*grpc)->SetServing(false);
+  // Finishing requests still stream to their clients while the engine drains;
+  // then the front ends close whatever connections remain.
+  engine.Shutdown(absl::Seconds(shutdown_timeout));
+  (*grpc)->Stop(std::chrono::milliseconds(1000));
+  (*http)->Stop();
+  return 0;
 }
 
 }  // namespace fox

@@ -7,5 +7,6 @@ namespace fox {
 int RunGenerateCommand(int argc, char** argv);
 int RunTokenizeCommand(int argc, char** argv);
 int RunMakeModelCommand(int argc, char** argv);
+int RunServeCommand(int argc, char** argv);
 
 }  // namespace fox

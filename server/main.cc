@@ -10,6 +10,7 @@ namespace {
 constexpr char kUsage[] =
     "usage: foxserve <command> [flags]\n"
     "commands:\n"
+    "  serve        serve the model over OpenAI-compatible HTTP and gRPC\n"
     "  generate     generate text from a prompt on the CPU\n"
     "  tokenize     text on stdin to JSON token ids (--decode for the reverse)\n"
     "  make-model   write a random FoX checkpoint in the official layout\n"
@@ -23,6 +24,7 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   const std::string command = argv[1];
+  if (command == "serve") return fox::RunServeCommand(argc, argv);
   if (command == "generate") return fox::RunGenerateCommand(argc, argv);
   if (command == "tokenize") return fox::RunTokenizeCommand(argc, argv);
   if (command == "make-model") return fox::RunMakeModelCommand(argc, argv);

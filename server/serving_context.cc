@@ -14,11 +14,11 @@ ServingContext::ServingContext(Engine* engine, const Tokenizer* tokenizer, std::
       api_key_(std::move(api_key)),
       id_salt_(std::random_device{}() * uint64_t{0x9E3779B97F4A7C15}) {}
 
-bool ServingContext::IsAuthorized(std::string_view authorization) const {
+bool ServingContext::IsAuthorized(absl::string_view authorization) const {
   if (api_key_.empty()) return true;
-  constexpr std::string_view kBearer = "Bearer ";
+  constexpr absl::string_view kBearer = "Bearer ";
   if (authorization.substr(0, kBearer.size()) != kBearer) return false;
-  const std::string_view given = authorization.substr(kBearer.size());
+  const absl::string_view given = authorization.substr(kBearer.size());
   // Constant time in the key's length: no early exit on the first mismatch.
   unsigned diff = given.size() == api_key_.size() ? 0 : 1;
   for (size_t i = 0; i < api_key_.size(); ++i) {
@@ -28,22 +28,30 @@ bool ServingContext::IsAuthorized(std::string_view authorization) const {
   return diff == 0;
 }
 
-std::string ServingContext::NewRequestId(std::string_view prefix) {
+std::string ServingContext::NewRequestId(absl::string_view prefix) {
   const uint64_t n = next_id_.fetch_add(1, std::memory_order_relaxed);
   return absl::StrFormat("%s-%016x", prefix, (n + 1) * 0xD6E8FEB86659FD93ULL ^ id_salt_);
 }
 
 int HttpStatusFor(const absl::Status& status) {
   switch (status.code()) {
-    case absl::StatusCode::kOk: return 200;
+    case absl::StatusCode::kOk:
+      return 200;
     case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kOutOfRange: return 400;
-    case absl::StatusCode::kUnauthenticated: return 401;
-    case absl::StatusCode::kNotFound: return 404;
-    case absl::StatusCode::kAlreadyExists: return 409;
-    case absl::StatusCode::kResourceExhausted: return 429;
-    case absl::StatusCode::kUnavailable: return 503;
-    default: return 500;
+    case absl::StatusCode::kOutOfRange:
+      return 400;
+    case absl::StatusCode::kUnauthenticated:
+      return 401;
+    case absl::StatusCode::kNotFound:
+      return 404;
+    case absl::StatusCode::kAlreadyExists:
+      return 409;
+    case absl::StatusCode::kResourceExhausted:
+      return 429;
+    case absl::StatusCode::kUnavailable:
+      return 503;
+    default:
+      return 500;
   }
 }
 

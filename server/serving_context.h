@@ -6,9 +6,9 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
-#include <string_view>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "engine/engine.h"
 #include "models/config.h"
 #include "models/tokenizer.h"
@@ -31,10 +31,10 @@ class ServingContext {
 
   // True when no key is required, or `authorization` is "Bearer <key>".
   // Compares in constant time.
-  bool IsAuthorized(std::string_view authorization) const;
+  bool IsAuthorized(absl::string_view authorization) const;
 
   // A new id, unique in this process: "<prefix>-<16 hex digits>".
-  std::string NewRequestId(std::string_view prefix);
+  std::string NewRequestId(absl::string_view prefix);
 
  private:
   Engine* engine_;

@@ -6,23 +6,32 @@
 namespace fox {
 namespace {
 
-std::string_view ErrorType(int http_status) {
+absl::string_view ErrorType(int http_status) {
   switch (http_status) {
-    case 400: return "BadRequestError";
-    case 401: return "AuthenticationError";
-    case 404: return "NotFoundError";
-    case 405: return "MethodNotAllowedError";
-    case 409: return "ConflictError";
-    case 413: return "RequestEntityTooLargeError";
-    case 429: return "RateLimitError";
-    case 503: return "ServiceUnavailableError";
-    default: return "InternalServerError";
+    case 400:
+      return "BadRequestError";
+    case 401:
+      return "AuthenticationError";
+    case 404:
+      return "NotFoundError";
+    case 405:
+      return "MethodNotAllowedError";
+    case 409:
+      return "ConflictError";
+    case 413:
+      return "RequestEntityTooLargeError";
+    case 429:
+      return "RateLimitError";
+    case 503:
+      return "ServiceUnavailableError";
+    default:
+      return "InternalServerError";
   }
 }
 
 }  // namespace
 
-std::string OpenAiErrorBody(int http_status, std::string_view message, std::string_view param) {
+std::string OpenAiErrorBody(int http_status, absl::string_view message, absl::string_view param) {
   nlohmann::json error = {{"message", std::string(message)},
                           {"type", std::string(ErrorType(http_status))},
                           {"param", nullptr},
@@ -33,8 +42,8 @@ std::string OpenAiErrorBody(int http_status, std::string_view message, std::stri
                                                nlohmann::json::error_handler_t::replace);
 }
 
-HttpResponse OpenAiErrorResponse(int http_status, std::string_view message,
-                                 std::string_view param) {
+HttpResponse OpenAiErrorResponse(int http_status, absl::string_view message,
+                                 absl::string_view param) {
   HttpResponse response;
   response.status = http_status;
   response.body = OpenAiErrorBody(http_status, message, param);
@@ -43,7 +52,7 @@ HttpResponse OpenAiErrorResponse(int http_status, std::string_view message,
   return response;
 }
 
-HttpResponse OpenAiErrorResponse(const absl::Status& status, std::string_view param) {
+HttpResponse OpenAiErrorResponse(const absl::Status& status, absl::string_view param) {
   return OpenAiErrorResponse(HttpStatusFor(status), status.message(), param);
 }
 

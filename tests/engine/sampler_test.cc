@@ -78,6 +78,28 @@ TEST(SamplerTest, GreedySeesPenalties) {
   EXPECT_EQ(DistributionOf(logits, params, history), (Probabilities{{1, 1.0}}));
 }
 
+TEST(SamplerTest, LogitBiasShiftsTheDistributionButNotTheLogprobs) {
+  const std::vector<float> logits = RandomLogits(8, 7);
+  SamplingParams params;
+  params.logit_bias = {{5, 2.5f}, {1, -100.0f}};
+  std::vector<float> biased = logits;
+  biased[5] += 2.5f;
+  biased[1] -= 100.0f;
+  const std::vector<double> p = Softmax(biased);
+  Probabilities expected;
+  for (int32_t id = 0; id < 8; ++id) expected.emplace_back(id, p[id]);
+  ExpectDistribution(DistributionOf(logits, params), expected);
+
+  params.temperature = 0.0f;
+  params.logit_bias = {{3, 100.0f}};
+  params.logprobs = 0;
+  Sampler sampler;
+  std::mt19937_64 rng(1);
+  const SampledToken token = sampler.Sample(logits, params, TokenHistory(), -1, rng);
+  EXPECT_EQ(token.token_id, 3);
+  EXPECT_NEAR(token.logprob, std::log(Softmax(logits)[3]), 1e-5) << "logprobs stay raw";
+}
+
 TEST(SamplerTest, UnfilteredDistributionIsSoftmaxWithTemperature) {
   const std::vector<float> logits = RandomLogits(1000, 3);
   SamplingParams params;
@@ -410,6 +432,12 @@ TEST(ValidateSamplingParamsTest, EveryInvalidValueIsRefusedByName) {
        "stop must not contain an empty string"},
       {[](auto& p) { p.logprobs = 21; }, "logprobs must be in [0, 20], got 21"},
       {[](auto& p) { p.logprobs = -1; }, "logprobs must be in [0, 20], got -1"},
+      {[](auto& p) { p.logit_bias = {{100, 1.0f}}; },
+       "logit_bias keys must be token ids in [0, 100), got 100"},
+      {[](auto& p) { p.logit_bias = {{4, -100.5f}}; },
+       "logit_bias values must be in [-100, 100], got -100.5 for token 4"},
+      {[&](auto& p) { p.logit_bias = {{4, nan}}; },
+       "logit_bias values must be in [-100, 100], got nan for token 4"},
   };
   for (const Case& c : cases) {
     SamplingParams params;
