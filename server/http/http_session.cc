@@ -171,6 +171,12 @@ void HttpSession::OnWatch(error_code ec, size_t num_bytes) {
   is_reading_ = false;
   if (phase_ == Phase::kClosed) return;
   if (ec == asio::error::operation_aborted && phase_ == Phase::kReading) return ReadHead();
+  if (ec && phase_ == Phase::kResponding && is_writing_) {
+    // The write in flight may be the answer's last; if it succeeds the
+    // client got everything and its leaving is no failure (OnWritten decides).
+    is_peer_gone_ = true;
+    return;
+  }
   if (ec) return Fail();
   buffer_.commit(num_bytes);
   switch (phase_) {

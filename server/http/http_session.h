@@ -81,6 +81,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   Phase phase_ = Phase::kReading;
   bool is_reading_ = false;  // a request read or the disconnect watch is pending
   bool is_writing_ = false;
+  bool is_peer_gone_ = false;  // the watch saw EOF while a write was in flight
 
   // The answer in progress (phase kResponding).
   std::shared_ptr<HttpExchangeImpl> exchange_;  // null for the transport's own answers

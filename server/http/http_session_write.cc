@@ -108,6 +108,7 @@ void HttpSession::OnWritten(error_code ec, bool is_last) {
   if (phase_ == Phase::kClosed) return;
   if (ec) return Fail();
   if (is_last) return FinishResponse();
+  if (is_peer_gone_) return Fail();
   Pump();
 }
 
@@ -121,6 +122,7 @@ void HttpSession::FinishResponse() {
   writing_.clear();
   pending_.clear();
   keep_alive_timer_.cancel();
+  if (is_peer_gone_) return Fail();
   if (!keep_alive_) return Linger();
   phase_ = Phase::kReading;
   if (is_reading_) {

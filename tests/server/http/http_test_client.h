@@ -126,6 +126,15 @@ class TestClient {
     return data;
   }
 
+  // The remaining chunks of a chunked body, up to the last chunk.
+  std::vector<std::string> ReadResponseBodyChunks() {
+    std::vector<std::string> chunks;
+    for (std::string chunk = ReadChunk(); !chunk.empty(); chunk = ReadChunk()) {
+      chunks.push_back(std::move(chunk));
+    }
+    return chunks;
+  }
+
   // A whole response (no body for 1xx, 204 and 304).
   RawResponse ReadResponse() {
     RawResponse response = ReadHead();
