@@ -498,6 +498,7 @@ export function formatSummary(result) {
     if (s.stats) {
       L.push(fmtRow('Engine steps (whole run):', s.stats.steps));
       L.push(fmtRow('Mean engine step (ms):', s.stats.mean_step_ms, 3));
+      L.push(fmtRow('Front-end overhead mean (ms):', s.stats.overhead_mean_ms, 3));
       L.push(fmtRow('Front-end overhead p50 (ms):', s.stats.overhead_p50_ms, 3));
       L.push(fmtRow('Front-end overhead p90 (ms):', s.stats.overhead_p90_ms, 3));
       L.push(fmtRow('Peak running (sampled /stats):', s.peak_num_running ?? 'n/a'));
@@ -506,6 +507,7 @@ export function formatSummary(result) {
         L.push(fmtRow('Decode window (s, steps, running):', `${w.seconds.toFixed(2)}, ${w.steps}, ${w.num_running}`));
         L.push(fmtRow('  mean engine step (ms):', w.mean_step_ms, 3));
         L.push(fmtRow('  ITL p50 / p90 (ms):', `${w.itl_p50_ms.toFixed(3)} / ${w.itl_p90_ms.toFixed(3)}`));
+        L.push(fmtRow('  front-end overhead mean (ms):', w.overhead_mean_ms, 3));
         L.push(fmtRow('  front-end overhead p50 (ms):', w.overhead_p50_ms, 3));
         L.push(fmtRow('  front-end overhead p90 (ms):', w.overhead_p90_ms, 3));
       }

@@ -164,7 +164,7 @@ export function calculateMetrics(inputLens, outputs, durationS, percentiles) {
 
 /**
  * Engine step time from two /stats snapshots (cumulative `steps` and `step_seconds`), and
- * the front end's share of each inter-token gap: ITL percentile - mean step time (ms).
+ * the front end's share of each inter-token gap: ITL mean or percentile - mean step time (ms).
  */
 export function frontEndOverhead(statsBefore, statsAfter, itlSummary) {
   const steps = statsAfter.steps - statsBefore.steps;
@@ -180,6 +180,7 @@ export function frontEndOverhead(statsBefore, statsAfter, itlSummary) {
     steps,
     step_seconds: seconds,
     mean_step_ms: stepMs,
+    overhead_mean_ms: itlSummary.mean - stepMs,
     overhead_p50_ms: at(50),
     overhead_p90_ms: at(90),
   };
