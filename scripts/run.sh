@@ -1,10 +1,8 @@
 #!/usr/bin/env bash
-# Sets up, builds, and runs foxserve's main job on the embedded default model.
-# Extra arguments go to `foxserve generate`.
+# Sets up, builds, and serves the embedded default model: OpenAI-compatible
+# HTTP on 127.0.0.1:8000 and gRPC on 127.0.0.1:50051 until Ctrl-C / SIGTERM.
+# Extra arguments go to `foxserve serve` (e.g. --host 0.0.0.0 --http-port 9000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh >&2
-if (($# == 0)); then
-  set -- --prompt "The forget gate decides" --max-tokens 24 --temperature 0
-fi
-exec "${FOX_BUILD_DIR:-build}/bin/foxserve" generate "$@"
+exec "${FOX_BUILD_DIR:-build}/bin/foxserve" serve "$@"

@@ -104,26 +104,41 @@ class GenerationCall : public std::enable_shared_from_this<GenerationCall> {
     }
   }
 
-  // Strand: takes every queued event of `c` and writes what they make.
+  // Strand: takes every queued event of `c` and writes what they make. A
+  // token and the finish right behind it go out as one chunk, as OpenAI
+  // sends the last token with its finish_reason.
   void Drain(Choice* c) {
     std::string out;
     bool finished_now = false;
+    std::optional<TokenEvent> held;  // streaming: a token waiting to see if the finish follows
     while (std::optional<TokenEvent> event = c->stream->TryNext()) {
+      const bool is_finish = event->is_finish();
       if (refused_ || exchange_->closed()) {
-        if (event->is_finish()) finished_now = c->finished = true;
-        continue;
-      }
-      if (request_.stream) {
-        AppendChunk(*c, *event, out);
+        // Nobody to answer: just wait for the finish.
+      } else if (request_.stream) {
+        if (held.has_value()) {
+          AppendChunk(*c, &*held, is_finish ? &*event : nullptr, out);
+          held.reset();
+          if (is_finish) {
+            finished_now = c->finished = true;
+            continue;
+          }
+        }
+        if (is_finish) {
+          AppendChunk(*c, nullptr, &*event, out);
+        } else {
+          held = std::move(event);
+          continue;
+        }
       } else {
         c->text += event->text;
-        if (!event->is_finish() && request_.params.logprobs.has_value()) c->logprobs.Add(*event);
+        if (!is_finish && request_.params.logprobs.has_value()) c->logprobs.Add(*event);
+        if (is_finish) c->finish = std::move(*event);
       }
-      if (event->is_finish()) {
-        c->finish = std::move(*event);
-        finished_now = c->finished = true;
-      }
+      if (is_finish) finished_now = c->finished = true;
     }
+    if (held.has_value() && !refused_ && !exchange_->closed())
+      AppendChunk(*c, &*held, nullptr, out);
     if (finished_now) {
       // The stream has ended: drop its notifier, which holds this call.
       c->stream->SetNotifier(nullptr);
@@ -152,29 +167,31 @@ class GenerationCall : public std::enable_shared_from_this<GenerationCall> {
     return text;
   }
 
-  void AppendChunk(Choice& c, const TokenEvent& event, std::string& out) {
-    if (event.is_finish() && event.finish_reason == FinishReason::kError) {
+  // One chunk for `token`, `finish`, or a token with the finish behind it.
+  void AppendChunk(Choice& c, const TokenEvent* token, const TokenEvent* finish, std::string& out) {
+    if (finish != nullptr) c.finish = *finish;
+    if (finish != nullptr && finish->finish_reason == FinishReason::kError) {
       // vLLM's convention: an error object in the stream, then [DONE].
-      out += SseEvent(json::parse(OpenAiErrorBody(500, event.error)));
+      out += SseEvent(json::parse(OpenAiErrorBody(500, finish->error)));
       return;
     }
     std::string text;
     const bool first = !c.started;
     if (first && request_.echo) text = EchoText(c.prompt_index);
     c.started = true;
-    text += event.text;
+    if (token != nullptr) text += token->text;
+    if (finish != nullptr) text += finish->text;
     json logprobs = nullptr;
-    if (!event.is_finish() && request_.params.logprobs.has_value()) {
+    if (token != nullptr && request_.params.logprobs.has_value()) {
       TokenLogprobs one;
-      one.Add(event);
+      one.Add(*token);
       logprobs = request_.api == GenerationRequest::Api::kChat
                      ? ChatLogprobs(one, context_.tokenizer())
                      : CompletionLogprobs(one, context_.tokenizer(), c.text_length);
     }
     c.text_length += static_cast<int64_t>(text.size());
     const bool chat_role = first && request_.api == GenerationRequest::Api::kChat;
-    json chunk = StreamChunk(header_, c.index, text, chat_role, std::move(logprobs),
-                             event.is_finish() ? &event : nullptr);
+    json chunk = StreamChunk(header_, c.index, text, chat_role, std::move(logprobs), finish);
     if (request_.include_usage) chunk["usage"] = nullptr;
     out += SseEvent(chunk);
   }
