@@ -32,8 +32,28 @@ void HttpExchangeImpl::StartStream(std::vector<std::pair<std::string, std::strin
   });
 }
 
+// Writes collect in outbox_ and one flush per batch goes to the strand: a
+// fast producer costs one queued handler, not one per event, and the strand
+// queue cannot grow without bound behind a slow client.
 void HttpExchangeImpl::Write(std::string bytes) {
-  RunOnStrand([bytes = std::move(bytes)](HttpSession& session, HttpExchangeImpl* self) mutable {
+  if (closed_.load() || bytes.empty()) return;
+  {
+    std::lock_guard<std::mutex> lock(outbox_mutex_);
+    if (outbox_.empty()) {
+      outbox_ = std::move(bytes);
+    } else {
+      outbox_ += bytes;
+    }
+    if (is_flush_posted_) return;
+    is_flush_posted_ = true;
+  }
+  RunOnStrand([](HttpSession& session, HttpExchangeImpl* self) {
+    std::string bytes;
+    {
+      std::lock_guard<std::mutex> lock(self->outbox_mutex_);
+      bytes.swap(self->outbox_);
+      self->is_flush_posted_ = false;
+    }
     session.Write(self, std::move(bytes));
   });
 }

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -47,6 +48,9 @@ class HttpExchangeImpl : public HttpExchange,
 
   const std::shared_ptr<HttpSession> session_;
   std::atomic<bool> closed_{false};
+  std::mutex outbox_mutex_;
+  std::string outbox_;            // written, not yet handed to the strand
+  bool is_flush_posted_ = false;  // a flush of outbox_ is queued on the strand
   // Strand only.
   std::function<void()> on_close_;
   bool completed_ = false;

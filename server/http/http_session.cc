@@ -100,6 +100,7 @@ void HttpSession::OnHead(error_code ec) {
 }
 
 void HttpSession::ReadBody() {
+  ArmReadTimer(context_->options().read_timeout);  // the body gets a timeout of its own
   is_reading_ = true;
   http::async_read(socket_, buffer_, *parser_,
                    [self = shared_from_this()](error_code ec, size_t) { self->OnBody(ec); });

@@ -44,7 +44,11 @@ void HttpSession::Write(HttpExchangeImpl* exchange, std::string bytes) {
       is_end_requested_ || bytes.empty()) {
     return;
   }
-  pending_ += bytes;
+  if (pending_.empty()) {
+    pending_ = std::move(bytes);
+  } else {
+    pending_ += bytes;
+  }
   last_stream_write_ = std::chrono::steady_clock::now();
   Pump();
 }

@@ -251,6 +251,17 @@ TEST(HttpServer, IdleConnectionIsClosedAfterTheReadTimeout) {
   EXPECT_TRUE(http_test::WaitFor([&] { return server->num_connections() == 0; }));
 }
 
+TEST(HttpServer, StalledBodyIsClosedAfterTheReadTimeout) {
+  HttpServerOptions options = TestOptions();
+  options.read_timeout = std::chrono::milliseconds(200);
+  std::atomic<int> num_calls{0};
+  auto server = StartOrDie(options, EchoHandler(&num_calls));
+  TestClient client(server->port(), std::chrono::seconds(3));
+  client.Send("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc");
+  EXPECT_TRUE(client.IsEof());
+  EXPECT_EQ(num_calls.load(), 0);
+}
+
 TEST(HttpServer, ReadTimeoutDoesNotCutASlowResponse) {
   HttpServerOptions options = TestOptions();
   options.read_timeout = std::chrono::milliseconds(100);

@@ -201,6 +201,40 @@ TEST(HttpStream, ClientDisconnectRunsOnCloseOnceAndLaterWritesAreIgnored) {
   EXPECT_EQ(streams.num_closed.load(), 1);
 }
 
+TEST(HttpStream, DisconnectWhileAnotherThreadWritesRunsOnCloseOnce) {
+  Streams streams;
+  auto server = StartOrDie(StreamOptions(), StreamingHandler(&streams));
+  constexpr int kNumRounds = 20;
+  for (int round = 0; round < kNumRounds; ++round) {
+    auto client = std::make_unique<TestClient>(server->port());
+    client->Send("GET /busy HTTP/1.1\r\nHost: a\r\n\r\n");
+    client->ReadHead();
+    ASSERT_TRUE(WaitFor([&] { return streams.size() == static_cast<size_t>(round + 1); }));
+    auto exchange = streams.Get(round);
+    std::thread writer([exchange] {
+      const std::string event = "data: " + std::string(200, 'w') + "\n\n";
+      while (!exchange->closed()) {
+        exchange->Write(event);
+        std::this_thread::yield();
+      }
+      for (int i = 0; i < 100; ++i) exchange->Write(event);  // after close: ignored
+    });
+    try {
+      // Batching may put the first events into the opening chunk.
+      client->ReadUntil("data: open /busy\n\n");
+      client->ReadUntil("data: www");
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << e.what();
+    }
+    client.reset();  // while writes are in flight and queued
+    writer.join();   // returns only once closed() became true
+    EXPECT_TRUE(WaitFor([&] { return streams.num_closed.load() == round + 1; }));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(streams.num_closed.load(), kNumRounds);
+  EXPECT_TRUE(WaitFor([&] { return server->num_connections() == 0; }));
+}
+
 TEST(HttpStream, OnCloseSetAfterTheDisconnectStillRuns) {
   std::mutex mutex;
   std::shared_ptr<HttpExchange> kept;
