@@ -81,10 +81,10 @@ TEST(SamplerTest, GreedySeesPenalties) {
 TEST(SamplerTest, LogitBiasShiftsTheDistributionButNotTheLogprobs) {
   const std::vector<float> logits = RandomLogits(8, 7);
   SamplingParams params;
-  params.logit_bias = {{5, 2.5f}, {1, -100.0f}};
+  params.logit_bias = {{5, 2.5f}, {1, -20.0f}};
   std::vector<float> biased = logits;
   biased[5] += 2.5f;
-  biased[1] -= 100.0f;
+  biased[1] -= 20.0f;
   const std::vector<double> p = Softmax(biased);
   Probabilities expected;
   for (int32_t id = 0; id < 8; ++id) expected.emplace_back(id, p[id]);
