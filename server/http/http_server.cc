@@ -29,7 +29,7 @@ constexpr std::chrono::seconds kStopDrainTimeout{10};
 
 class HttpServerImpl : public HttpServer {
  public:
-  HttpServerImpl(std::shared_ptr<HttpContext> context)
+  explicit HttpServerImpl(std::shared_ptr<HttpContext> context)
       : context_(std::move(context)),
         acceptor_(asio::make_strand(context_->io_context())),
         retry_timer_(acceptor_.get_executor()),
@@ -68,6 +68,8 @@ class HttpServerImpl : public HttpServer {
   int port() const override { return port_; }
   int64_t num_connections() const override { return context_->num_connections(); }
 
+  // Joins the I/O threads, so it must not be called from one of them (a
+  // handler or an on-close callback).
   void Stop() override {
     std::lock_guard<std::mutex> lock(stop_mutex_);
     if (is_stopped_) return;

@@ -2,6 +2,7 @@
 // chunked event streams), the single-write-in-flight pump that batches stream
 // bytes, the keep-alive comments, and what follows a finished answer.
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_cat.hpp>
 #include <boost/beast/http/chunk_encode.hpp>
 #include <boost/beast/http/write.hpp>
 
@@ -94,7 +95,12 @@ void HttpSession::Pump() {
     writing_.swap(pending_);
     pending_.clear();
     is_writing_ = true;
-    if (is_chunked) {
+    if (is_chunked && is_end_requested_) {  // the last events and the end in one write
+      asio::async_write(socket_,
+                        boost::beast::buffers_cat(http::make_chunk(asio::buffer(writing_)),
+                                                  http::make_chunk_last()),
+                        on_written(true));
+    } else if (is_chunked) {
       asio::async_write(socket_, http::make_chunk(asio::buffer(writing_)), on_written(false));
     } else {
       asio::async_write(socket_, asio::buffer(writing_), on_written(false));
