@@ -229,7 +229,8 @@ test('429 with Retry-After when the queue is full', async () => {
 });
 
 test('503 for new requests while shutting down; exit code 0', async () => {
-  const s = await startServer(['--max-num-seqs', '1']);
+  // Running requests get 3 s to finish after SIGTERM; this one would need far longer.
+  const s = await startServer(['--max-num-seqs', '1', '--shutdown-timeout', '3']);
   // Keep-alive connections opened before the shutdown starts.
   const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
   const get = (path) => new Promise((resolve) => {
@@ -271,9 +272,12 @@ test('503 for new requests while shutting down; exit code 0', async () => {
       assert.equal(typeof body.error.message, 'string');
     }
     const first = await running;
+    console.log(`in-flight request at shutdown: ${first.error ? first.error.code ?? first.error.message : `HTTP ${first.status} ${first.text.slice(0, 200)}`}`);
     if (!first.error) assert.ok(first.status === 200 || first.status === 503, `in-flight request: ${first.status}`);
+    const t = Date.now();
     const code = await stopping;
     assert.equal(code, 0, s.stderr);
+    assert.ok(Date.now() - t < 15000, 'exited soon after the shutdown timeout');
   } finally {
     agent.destroy();
     await s.stop();

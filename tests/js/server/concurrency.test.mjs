@@ -184,6 +184,9 @@ test('100 streams dropped mid-way: aborted, KV blocks all free, still serving', 
   console.log(`all ${N} aborted and their blocks freed ${Date.now() - tDrop} ms after the drop; steps ${during.steps} -> ${idle.steps}`);
   assert.equal(idle.num_live_requests, 0);
   assert.equal(idle.kv_blocks_free, idle.kv_blocks_total);
+  // A step of 100 sequences is long; the aborts land within a step or two of
+  // the drop (one more for the snapshot's refresh interval).
+  assert.ok(idle.steps - during.steps <= 4, `${idle.steps - during.steps} engine steps ran after the drop`);
 
   const again = await complete(server, { prompt: 'After the storm', max_tokens: 8, temperature: 0, ignore_eos: true });
   assert.equal(again.status, 200, again.text);
@@ -202,8 +205,8 @@ test('one dropped stream is aborted within a few engine steps', async () => {
   const idle = await waitIdle(server, { timeoutMs: 5000 });
   const steps = idle.steps - beforeDrop.steps;
   console.log(`single drop: idle after ${Date.now() - t} ms, ${steps} engine step(s) after the pre-drop snapshot`);
-  // The snapshot may lag by ~20 ms of steps; a request running on to its
-  // 1000 tokens would take far more.
-  assert.ok(steps < 200, `${steps} steps ran after the drop`);
+  // Single-sequence steps take a few ms and the snapshot may lag by ~20 ms;
+  // a request running on towards its 1000 tokens would take far more.
+  assert.ok(steps < 50, `${steps} steps ran after the drop`);
   assert.equal(idle.kv_blocks_free, idle.kv_blocks_total);
 });

@@ -6,6 +6,7 @@
 // FOX_SOURCE_DIR), FOX_SOURCE_DIR (the repository root; default: three
 // folders above this file).
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -51,11 +52,18 @@ export async function startServer(extraArgs = [], { env = {}, timeoutMs = 60000 
   let stdout = '';
   let stderr = '';
   child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (d) => { stderr += d; });
+  // FOX_TEST_SERVER_LOG=FILE appends every server's stderr to FILE.
+  const logFile = process.env.FOX_TEST_SERVER_LOG;
+  if (logFile) fs.appendFileSync(logFile, `--- pid ${child.pid}: ${args.join(' ')}\n`);
+  child.stderr.on('data', (d) => {
+    stderr += d;
+    if (logFile) fs.appendFileSync(logFile, d);
+  });
   child.stdout.setEncoding('utf8');
   const exited = new Promise((resolve) => {
     child.on('exit', (code, signal) => {
       liveServers.delete(child);
+      if (logFile) fs.appendFileSync(logFile, `--- pid ${child.pid} exited: code ${code} signal ${signal}\n`);
       resolve(code ?? (signal ? 128 : -1));
     });
   });

@@ -172,10 +172,10 @@ test('an error on a stream request is a JSON error, not a stream', async () => {
 test('keep-alive comments during a long-running stream', async () => {
   const ka = await startServer(['--sse-keep-alive-ms', '50']);
   try {
-    // A prompt of a few thousand tokens: its prefill takes far longer than
-    // 50 ms on one thread, and nothing else is written meanwhile.
+    // A prompt of about two thousand tokens: its prefill takes far longer
+    // than 50 ms on one thread, and nothing else is written meanwhile.
     const words = [];
-    for (let i = 0; i < 3000; i++) words.push(`w${i % 97}`);
+    for (let i = 0; i < 1000; i++) words.push(`w${i % 97}`);
     const prompt = words.join(' ');
     const arrivals = [];
     let start = 0;
@@ -215,9 +215,9 @@ test('keep-alive comments while many streams share the engine', async () => {
     // With one running sequence at a time, queued streams wait for several
     // long requests before their first token: comments must keep them alive.
     const runs = [];
-    for (let i = 0; i < 4; i++) {
+    for (let i = 0; i < 3; i++) {
       runs.push(curl(['-sN', '--max-time', '120', '-X', 'POST', '-H', 'Content-Type: application/json',
-        '--data-binary', JSON.stringify({ model: MODEL, prompt: `Stream ${i}`, max_tokens: 150, temperature: 0, ignore_eos: true, stream: true }),
+        '--data-binary', JSON.stringify({ model: MODEL, prompt: `Stream ${i}`, max_tokens: 60, temperature: 0, ignore_eos: true, stream: true }),
         ka.url('/v1/completions')]));
     }
     const results = await Promise.all(runs);
