@@ -25,9 +25,11 @@ import { fileURLToPath } from 'node:url';
 
 import {
   calculateMetrics,
+  clusterDelays,
   frontEndOverhead,
   maxConcurrency,
   requestTimings,
+  stepClusters,
   summarize,
   windowItl,
 } from './serve_metrics.mjs';
@@ -510,6 +512,9 @@ export function formatSummary(result) {
         L.push(fmtRow('  front-end overhead mean (ms):', w.overhead_mean_ms, 3));
         L.push(fmtRow('  front-end overhead p50 (ms):', w.overhead_p50_ms, 3));
         L.push(fmtRow('  front-end overhead p90 (ms):', w.overhead_p90_ms, 3));
+        L.push(fmtRow('  arrival clusters (chunks each):', `${w.clusters} (${w.chunks_per_cluster.toFixed(1)})`));
+        L.push(fmtRow('  step delivery spread p50/p90 (ms):', `${w.delivery_spread_p50_ms.toFixed(3)} / ${w.delivery_spread_p90_ms.toFixed(3)}`));
+        L.push(fmtRow('  chunk after step\'s first p50/p90 (ms):', `${w.chunk_delay_p50_ms.toFixed(3)} / ${w.chunk_delay_p90_ms.toFixed(3)}`));
       }
       L.push(fmtRow('Preemptions during run:', s.preemptions ?? 'n/a'));
     }
@@ -756,6 +761,23 @@ export async function run(args, log = (s) => process.stderr.write(s + '\n')) {
         const s = summarize(gaps, [50, 90]);
         w.itl_p50_ms = s.percentiles[0][1];
         w.itl_p90_ms = s.percentiles[1][1];
+        // The window's chunks grouped by the step that produced them (split at gaps over
+        // half a step): how long the front end takes to deliver one step's chunks.
+        const arrivals = [];
+        for (const o of outputs) {
+          if (!o.success) continue;
+          for (const t of o.chunkTimes) if (t >= windowA.t && t <= windowB.t) arrivals.push(t * 1000);
+        }
+        const clusters = stepClusters(arrivals, w.mean_step_ms / 2);
+        const { spreads, delays } = clusterDelays(arrivals, clusters);
+        const sp = summarize(spreads, [50, 90]);
+        const dl = summarize(delays, [50, 90]);
+        w.clusters = clusters.length;
+        w.chunks_per_cluster = clusters.length ? arrivals.length / clusters.length : 0;
+        w.delivery_spread_p50_ms = sp.percentiles[0][1];
+        w.delivery_spread_p90_ms = sp.percentiles[1][1];
+        w.chunk_delay_p50_ms = dl.percentiles[0][1];
+        w.chunk_delay_p90_ms = dl.percentiles[1][1];
         server.decode_window = w;
       }
     }

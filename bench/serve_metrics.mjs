@@ -202,3 +202,40 @@ export function windowItl(outputs, from, to) {
   }
   return gaps;
 }
+
+/**
+ * Splits chunk arrival times (seconds, any order) into engine steps: a new step starts
+ * wherever the gap to the previous arrival exceeds splitGap. With every stream decoding in
+ * lockstep and steps much longer than the front end's delivery, each cluster is the chunks
+ * one step produced. Returns [{start, end, count}] in time order.
+ */
+export function stepClusters(times, splitGap) {
+  const t = Float64Array.from(times).sort();
+  const out = [];
+  for (let i = 0; i < t.length; i++) {
+    const last = out[out.length - 1];
+    if (last && t[i] - last.end <= splitGap) {
+      last.end = t[i];
+      last.count++;
+    } else {
+      out.push({ start: t[i], end: t[i], count: 1 });
+    }
+  }
+  return out;
+}
+
+/**
+ * Delivery figures of the clusters: per step, the spread from its first to its last chunk;
+ * per chunk, its delay after the first chunk of its step. Both in the input's units.
+ */
+export function clusterDelays(times, clusters) {
+  const t = Float64Array.from(times).sort();
+  const spreads = clusters.map((c) => c.end - c.start);
+  const delays = [];
+  let k = 0;
+  for (const x of t) {
+    while (k + 1 < clusters.length && x >= clusters[k + 1].start) k++;
+    delays.push(x - clusters[k].start);
+  }
+  return { spreads, delays };
+}

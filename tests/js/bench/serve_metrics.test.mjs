@@ -4,6 +4,7 @@ import { test } from 'node:test';
 
 import {
   calculateMetrics,
+  clusterDelays,
   frontEndOverhead,
   maxConcurrency,
   mean,
@@ -13,6 +14,7 @@ import {
   requestTimings,
   requestTpot,
   std,
+  stepClusters,
   summarize,
   windowItl,
 } from '../../../bench/serve_metrics.mjs';
@@ -165,4 +167,23 @@ test('windowItl keeps the gaps whose later chunk falls in the window', () => {
   close(gaps[1], 0.6);
   close(gaps[2], 0.1);
   assert.deepEqual(windowItl(outs, 5, 6), []);
+});
+
+test('stepClusters and clusterDelays split arrivals into steps', () => {
+  // Three steps ~100 ms apart, chunks of each within 3 ms.
+  const times = [0.2012, 0.1, 0.101, 0.103, 0.2, 0.2005, 0.3];
+  const c = stepClusters(times, 0.05);
+  assert.equal(c.length, 3);
+  assert.deepEqual(c.map((x) => x.count), [3, 3, 1]);
+  close(c[0].start, 0.1);
+  close(c[0].end, 0.103);
+  close(c[1].end, 0.2012);
+  const { spreads, delays } = clusterDelays(times, c);
+  close(spreads[0], 0.003);
+  close(spreads[1], 0.0012);
+  close(spreads[2], 0);
+  assert.equal(delays.length, 7);
+  // sorted: 0.1 0.101 0.103 | 0.2 0.2005 0.2012 | 0.3
+  [0, 0.001, 0.003, 0, 0.0005, 0.0012, 0].forEach((d, i) => close(delays[i], d));
+  assert.deepEqual(stepClusters([], 1), []);
 });
