@@ -168,6 +168,20 @@ test('logit_bias +100 forces a token; -100 bans one', async () => {
   }
 });
 
+test('logprobs text_offset counts characters, not UTF-8 bytes', async () => {
+  // Token 960 is "\u2014" (an em dash: one character, three UTF-8 bytes).
+  const forced = await ok(complete(server, { prompt: 'Hi', logit_bias: { 960: 100 }, logprobs: 1, ...greedy({ max_tokens: 4 }) }));
+  const [c] = forced.choices;
+  assert.equal(c.text, '\u2014'.repeat(4));
+  assert.deepEqual(c.logprobs.tokens, Array(4).fill('\u2014'));
+  assert.deepEqual(c.logprobs.text_offset, [0, 1, 2, 3], `text_offset ${JSON.stringify(c.logprobs.text_offset)} for ${JSON.stringify(c.text)}`);
+  const streamed = await streamJSON(server, '/v1/completions', {
+    model: MODEL, prompt: 'Hi', logit_bias: { 960: 100 }, logprobs: 1, stream: true, ...greedy({ max_tokens: 4 }),
+  });
+  const offsets = streamed.chunks.flatMap((ch) => ch.choices.flatMap((x) => x.logprobs?.text_offset ?? []));
+  assert.deepEqual(offsets, [0, 1, 2, 3], 'streamed text_offset');
+});
+
 test('stop_token_ids and min_tokens', async () => {
   // Forced " world" (995) at every step; stopping on it ends at once.
   const stopped = await ok(complete(server, {

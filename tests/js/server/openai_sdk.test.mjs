@@ -210,10 +210,48 @@ test('completion: logprobs shape', async () => {
     assert.ok(Math.abs(Math.max(...values) - lp.token_logprobs[i]) < 1e-4,
       `greedy token ${i}: ${lp.token_logprobs[i]} vs top ${JSON.stringify(top)}`);
     assert.equal(lp.text_offset[i], offset, `text_offset[${i}]`);
-    offset += lp.tokens[i].length;
+    offset += [...lp.tokens[i]].length;  // offsets count characters (code points)
   }
   if (!lp.tokens.some((t) => t.includes('\ufffd') || t.startsWith('bytes:'))) {
     assert.equal(lp.tokens.join(''), c.text);
+  }
+});
+
+test('completion: top_logprobs always include the sampled token (up to logprobs+1 entries)', async () => {
+  for (const n of [0, 2]) {
+    const r = await client.completions.create({
+      model: MODEL, prompt: PROMPT, max_tokens: 8, temperature: 1, seed: 11, logprobs: n, ignore_eos: true,
+    });
+    const lp = r.choices[0].logprobs;
+    assert.equal(lp.tokens.length, 8);
+    for (let i = 0; i < 8; i++) {
+      const top = lp.top_logprobs[i];
+      const size = Object.keys(top).length;
+      assert.ok(size >= Math.max(n, 1) && size <= n + 1,
+        `logprobs=${n}: top_logprobs[${i}] has ${size} entries: ${JSON.stringify(top)}`);
+      if (lp.tokens[i].includes('\ufffd')) continue;  // several tokens may print as U+FFFD
+      assert.ok(lp.tokens[i] in top,
+        `logprobs=${n}: the sampled token ${JSON.stringify(lp.tokens[i])} is missing from top_logprobs[${i}] ${JSON.stringify(top)}`);
+      assert.ok(Math.abs(top[lp.tokens[i]] - lp.token_logprobs[i]) < 1e-6);
+    }
+  }
+});
+
+test('completion: streamed logprobs equal the non-streamed logprobs', async () => {
+  const params = { model: MODEL, prompt: PROMPT, max_tokens: 10, temperature: 0, logprobs: 2, ignore_eos: true };
+  const whole = (await client.completions.create(params)).choices[0].logprobs;
+  const joined = { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] };
+  for (const chunk of await collect(await client.completions.create({ ...params, stream: true }))) {
+    for (const ch of chunk.choices) {
+      if (!ch.logprobs) continue;
+      for (const key of Object.keys(joined)) joined[key].push(...ch.logprobs[key]);
+    }
+  }
+  assert.deepEqual(joined.tokens, whole.tokens);
+  assert.deepEqual(joined.text_offset, whole.text_offset, 'text offsets continue across chunks');
+  for (let i = 0; i < whole.tokens.length; i++) {
+    assert.ok(Math.abs(joined.token_logprobs[i] - whole.token_logprobs[i]) < 1e-5);
+    assert.deepEqual(Object.keys(joined.top_logprobs[i]).sort(), Object.keys(whole.top_logprobs[i]).sort());
   }
 });
 
