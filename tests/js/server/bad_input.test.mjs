@@ -6,6 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import { execFileSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   startServer, request, complete, chat, checkErrorBody, assertServing, stats, waitFor, waitIdle, MODEL,
@@ -53,8 +54,11 @@ const BAD_REQUESTS = [
   ['prompt token id in a nested list', '/v1/completions', { prompt: [[15496], [99999]] }, ['prompt', '99999']],
   ['prompt mixing ids and strings', '/v1/completions', { prompt: [15496, 'x'] }, ['prompt']],
   ['stream_options without stream', '/v1/completions', { prompt: 'x', stream_options: { include_usage: true } }, ['stream_options', 'stream']],
+  ['min_tokens over max_tokens', '/v1/completions', { prompt: 'x', max_tokens: 2, min_tokens: 5 }, ['min_tokens']],
   ['chat messages missing', '/v1/chat/completions', { max_tokens: 2 }, ['messages']],
   ['chat messages not a list', '/v1/chat/completions', { messages: 'hi' }, ['messages']],
+  ['chat messages empty', '/v1/chat/completions', { messages: [] }, ['messages']],
+  ['chat message with an unknown role', '/v1/chat/completions', { messages: [{ role: 'wizard', content: 'hi' }] }, ['role', 'messages']],
   ['chat message without role', '/v1/chat/completions', { messages: [{ content: 'hi' }] }, ['role']],
   ['chat temperature -1', '/v1/chat/completions', { messages: USER, temperature: -1 }, ['temperature']],
   ['chat n 0', '/v1/chat/completions', { messages: USER, n: 0 }, ['n']],
@@ -146,10 +150,18 @@ test('400: prompt too long for --max-model-len; 413: body over --max-request-byt
 
     // 413: a body over 1000 bytes.
     const big = await complete(small, { prompt: 'y'.repeat(2000), max_tokens: 1 });
-    checkErrorBody(assert, big, 413);
+    checkErrorBody(assert, big, 413, ['max-request-bytes', '1000']);
     assert.equal(big.json.error.code, 413);
     const bigChat = await chat(small, { messages: [{ role: 'user', content: 'z'.repeat(5000) }] });
     checkErrorBody(assert, bigChat, 413);
+    // curl sends "Expect: 100-continue" for a large body: the 413 comes
+    // without the body being read.
+    const curlOut = execFileSync('curl', ['-s', '-i', '--max-time', '30', '-X', 'POST', '-H', 'Content-Type: application/json',
+      '--data-binary', JSON.stringify({ model: MODEL, prompt: 'q'.repeat(50000) }), small.url('/v1/completions')]).toString();
+    assert.match(curlOut, /^HTTP\/1\.1 413/, curlOut.slice(0, 200));
+    const curlBody = JSON.parse(curlOut.slice(curlOut.indexOf('\r\n\r\n') + 4));
+    assert.equal(curlBody.error.code, 413);
+    assert.match(curlBody.error.message, /max-request-bytes|1000/);
     // A body just under the limit is read (and here refused only for its length in tokens).
     const under = await complete(small, { prompt: 'ab '.repeat(300), max_tokens: 1 });
     assert.equal(under.status, 400, under.text);

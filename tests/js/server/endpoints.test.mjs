@@ -139,6 +139,16 @@ test('chat with the default template: prompt tokens as /tokenize counts them, de
   assert.ok(other.usage.prompt_tokens < a.usage.prompt_tokens);
 });
 
+test('chat content as a list of text parts equals the same text as a string', async () => {
+  const asString = await ok(chat(server, { messages: [{ role: 'user', content: 'Hello there, fox' }], ...greedy({ max_tokens: 4 }) }));
+  const asParts = await ok(chat(server, {
+    messages: [{ role: 'user', content: [{ type: 'text', text: 'Hello there, ' }, { type: 'text', text: 'fox' }] }],
+    ...greedy({ max_tokens: 4 }),
+  }));
+  assert.equal(asParts.usage.prompt_tokens, asString.usage.prompt_tokens);
+  assert.equal(asParts.choices[0].message.content, asString.choices[0].message.content);
+});
+
 test('echo prepends the prompt text', async () => {
   const plain = await ok(complete(server, { prompt: 'Hello world', ...greedy() }));
   const echoed = await ok(complete(server, { prompt: 'Hello world', echo: true, ...greedy() }));
