@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';
 import {
-  startServer, request, complete, chat, tokenize, stats, waitIdle, streamJSON, joinCompletionChunks,
+  startServer, request, complete, chat, tokenize, stats, waitFor, waitIdle, streamJSON, joinCompletionChunks,
   checkErrorBody, MODEL, EOS, DEFAULT_MAX_MODEL_LEN,
 } from './harness.mjs';
 
@@ -92,6 +92,26 @@ test('GET /stats when idle', async () => {
   await ok(complete(server, { prompt: 'Count the steps', ...greedy({ max_tokens: 5 }) }));
   const afterRun = await waitIdle(server);
   assert.ok(afterRun.steps >= before + 5, `steps ${before} -> ${afterRun.steps} for 5 tokens`);
+
+  // While a request runs, the snapshot follows it within ~20 ms.
+  const controller = new AbortController();
+  const running = complete(server, { prompt: 'A long one', max_tokens: 3000, ignore_eos: true }, { signal: controller.signal })
+    .catch(() => null);
+  try {
+    const first = await waitFor(async () => {
+      const st = await stats(server);
+      return st.num_running === 1 && st.num_live_requests === 1 ? st : null;
+    }, { what: 'the request in /stats' });
+    assert.ok(first.kv_blocks_free < first.kv_blocks_total, 'a running request holds KV blocks');
+    await new Promise((r) => setTimeout(r, 150));
+    const second = await stats(server);
+    assert.ok(second.steps > first.steps, `/stats steps did not move in 150 ms: ${first.steps} -> ${second.steps}`);
+    assert.ok(second.step_seconds > first.step_seconds);
+  } finally {
+    controller.abort();
+    await running;
+  }
+  await waitIdle(server);
 });
 
 test('/tokenize and /detokenize', async () => {
@@ -289,6 +309,24 @@ test('token-id prompts are taken as given', async () => {
   assert.equal(sorted[1].text, text.choices[0].text);
   const single = await ok(complete(server, { prompt: [464], ...greedy({ max_tokens: 2 }) }));
   assert.equal(single.usage.prompt_tokens, 1);
+});
+
+test('presence and frequency penalties count the generated tokens', async () => {
+  // The random model's logits lie within about 1.5 of each other, so a +10
+  // bias on " world" (995) wins every step unless a penalty eats it up.
+  const body = { prompt: 'Penalties', logit_bias: { 995: 10 }, logprobs: 1, ...greedy() };
+  const plain = await ok(complete(server, body));
+  assert.deepEqual(plain.choices[0].logprobs.tokens, Array(8).fill(' world'));
+  // presence_penalty 2: the bias stays 8 ahead after the first occurrence.
+  const presence = await ok(complete(server, { ...body, presence_penalty: 2 }));
+  assert.deepEqual(presence.choices[0].logprobs.tokens, Array(8).fill(' world'));
+  // frequency_penalty 2: 10, 8, 6, 4, 2, 0... so " world" wins at least the
+  // first 3 steps and at most the first 6.
+  const frequency = await ok(complete(server, { ...body, frequency_penalty: 2 }));
+  const toks = frequency.choices[0].logprobs.tokens;
+  assert.deepEqual(toks.slice(0, 3), Array(3).fill(' world'), JSON.stringify(toks));
+  const count = toks.filter((t) => t === ' world').length;
+  assert.ok(count <= 6, `frequency_penalty 2 let " world" win ${count} of 8 steps: ${JSON.stringify(toks)}`);
 });
 
 test('sampling parameters are accepted and seeds reproduce', async () => {

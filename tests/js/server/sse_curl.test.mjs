@@ -142,6 +142,34 @@ test('chat stream: exact framing, role first, finish_reason last, usage chunk', 
   for (const c of rest.slice(0, -1)) assert.ok(c.choices.every((ch) => ch.finish_reason === null || ch.finish_reason === undefined));
 });
 
+test('chat stream with n=2: each choice starts with the role and finishes once', async () => {
+  const { status, body } = await curlPost('/v1/chat/completions', {
+    model: MODEL, messages: [{ role: 'user', content: 'Two answers' }], n: 2, seed: 5, temperature: 1, max_tokens: 5,
+    ignore_eos: true, stream: true, stream_options: { include_usage: true },
+  });
+  assert.equal(status, 200);
+  const { chunks } = checkFraming(body);
+  const seen = new Set();
+  const finished = new Set();
+  const ids = new Set(chunks.map((c) => c.id));
+  assert.equal(ids.size, 1, 'one id for the stream');
+  for (const c of chunks.slice(0, -1)) {
+    for (const ch of c.choices) {
+      assert.ok(!finished.has(ch.index), `delta for choice ${ch.index} after its finish`);
+      if (!seen.has(ch.index)) {
+        assert.equal(ch.delta.role, 'assistant', `first delta of choice ${ch.index}`);
+        seen.add(ch.index);
+      }
+      if (ch.finish_reason) {
+        assert.equal(ch.finish_reason, 'length');
+        finished.add(ch.index);
+      }
+    }
+  }
+  assert.deepEqual([...finished].sort(), [0, 1]);
+  assert.equal(chunks.at(-1).usage.completion_tokens, 10);
+});
+
 test('stream of two prompts with n=2: every choice index finishes once', async () => {
   const { status, body } = await curlPost('/v1/completions', {
     model: MODEL, prompt: ['Alpha', 'Beta gamma'], n: 2, seed: 3, temperature: 1, max_tokens: 4,
