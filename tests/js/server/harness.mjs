@@ -4,7 +4,8 @@
 //
 // Environment: FOXSERVE_BIN (the binary; default build/bin/foxserve under
 // FOX_SOURCE_DIR), FOX_SOURCE_DIR (the repository root; default: three
-// folders above this file).
+// folders above this file), FOX_TEST_SERVER_LOG (optional: a file every
+// server's stderr is appended to, for debugging).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
