@@ -26,7 +26,7 @@ struct Choice {
   bool started = false;  // streaming: the first chunk (role, echo) has gone out
   bool finished = false;
   std::string text;         // non-streaming: everything so far
-  int64_t text_length = 0;  // for completion logprobs' text_offset
+  int64_t text_length = 0;  // characters sent, for completion logprobs' text_offset
   TokenLogprobs logprobs;
   TokenEvent finish;
 };
@@ -189,7 +189,7 @@ class GenerationCall : public std::enable_shared_from_this<GenerationCall> {
                      ? ChatLogprobs(one, context_.tokenizer())
                      : CompletionLogprobs(one, context_.tokenizer(), c.text_length);
     }
-    c.text_length += static_cast<int64_t>(text.size());
+    c.text_length += NumCharacters(text);
     const bool chat_role = first && request_.api == GenerationRequest::Api::kChat;
     json chunk = StreamChunk(header_, c.index, text, chat_role, std::move(logprobs), finish);
     if (request_.include_usage) chunk["usage"] = nullptr;
@@ -226,7 +226,7 @@ class GenerationCall : public std::enable_shared_from_this<GenerationCall> {
         logprobs = request_.api == GenerationRequest::Api::kChat
                        ? ChatLogprobs(c->logprobs, context_.tokenizer())
                        : CompletionLogprobs(c->logprobs, context_.tokenizer(),
-                                            static_cast<int64_t>(echo.size()));
+                                            NumCharacters(echo));
       }
       const std::string text = echo + c->text;
       choices.push_back(FullChoice(header_, c->index, text, std::move(logprobs), c->finish));

@@ -47,13 +47,15 @@ json CompletionLogprobs(const TokenLogprobs& logprobs, const Tokenizer& tokenize
     const std::string text = TokenText(tokenizer, logprobs.token_ids[i]);
     tokens.push_back(text);
     token_logprobs.push_back(logprobs.logprobs[i]);
+    // OpenAI's and vLLM's alternatives always hold the sampled token too.
     json alternatives = json::object();
     for (const TopLogprob& t : logprobs.top[i]) {
       alternatives[TokenText(tokenizer, t.token_id)] = t.logprob;
     }
+    alternatives[text] = logprobs.logprobs[i];
     top.push_back(std::move(alternatives));
     offsets.push_back(text_offset);
-    text_offset += static_cast<int64_t>(text.size());
+    text_offset += NumCharacters(text);
   }
   return {{"tokens", tokens},
           {"token_logprobs", token_logprobs},
@@ -138,6 +140,12 @@ json FullResponse(const ResponseHeader& header, json choices, const json& usage)
   response["choices"] = std::move(choices);
   response["usage"] = usage;
   return response;
+}
+
+int64_t NumCharacters(const std::string& text) {
+  int64_t n = 0;
+  for (const unsigned char c : text) n += (c & 0xC0) != 0x80;  // lead bytes
+  return n;
 }
 
 std::string SseEvent(const json& data) {

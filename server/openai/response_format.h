@@ -34,7 +34,8 @@ struct TokenLogprobs {
 };
 
 // Completions' {tokens, token_logprobs, top_logprobs, text_offset}; offsets
-// start at `text_offset`, the text length before these tokens.
+// count characters and start at `text_offset`, the characters before these
+// tokens.
 nlohmann::json CompletionLogprobs(const TokenLogprobs& logprobs, const Tokenizer& tokenizer,
                                   int64_t text_offset);
 // Chat's {content: [{token, logprob, bytes, top_logprobs}]}.
@@ -59,6 +60,9 @@ nlohmann::json FullChoice(const ResponseHeader& header, int index, const std::st
                           nlohmann::json logprobs, const TokenEvent& finish);
 nlohmann::json FullResponse(const ResponseHeader& header, nlohmann::json choices,
                             const nlohmann::json& usage);
+
+// Characters (code points) of UTF-8 text, as OpenAI counts text offsets.
+int64_t NumCharacters(const std::string& text);
 
 // "data: <json>\n\n"; invalid UTF-8 (never expected) becomes U+FFFD.
 std::string SseEvent(const nlohmann::json& data);
