@@ -614,6 +614,9 @@ export async function run(args, log = (s) => process.stderr.write(s + '\n')) {
         }, 500)
       : null;
 
+    log(`Traffic request rate: ${args['request-rate'] === Infinity ? 'inf' : args['request-rate']}`);
+    log(`Burstiness factor: ${args.burstiness}${args.burstiness === 1 ? ' (Poisson process)' : ''}`);
+    log(`Maximum request concurrency: ${args['max-concurrency'] ?? 'None'}`);
     const offsets = arrivalOffsets(dataset.length, args['request-rate'], args.burstiness, args.seed);
     const sem = args['max-concurrency'] ? new Semaphore(args['max-concurrency']) : null;
     const outputs = new Array(dataset.length);
