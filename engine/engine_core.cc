@@ -75,14 +75,15 @@ absl::Status EngineCore::Validate(const EngineRequest& request) const {
   if (prompt_len + request.params.max_tokens > config_.max_model_len) {
     return absl::InvalidArgumentError(absl::StrCat(
         "this model's maximum context length is ", config_.max_model_len, " tokens; the request ",
-        "asks for ", prompt_len + request.params.max_tokens, " (", prompt_len,
-        " in the prompt, ", request.params.max_tokens, " in max_tokens)"));
+        "asks for ", prompt_len + request.params.max_tokens, " (", prompt_len, " in the prompt, ",
+        request.params.max_tokens, " in max_tokens)"));
   }
   if (!evictor_.enabled()) {
     // Without eviction the footprint only grows: a request the whole pool
     // cannot hold would fail half-way, so it is refused now. (With eviction
     // it may shrink; one that still outgrows the pool ends with an error.)
-    const int64_t cached = prompt_len + request.params.max_tokens - 1;  // the last token is never computed
+    const int64_t cached =
+        prompt_len + request.params.max_tokens - 1;  // the last token is never computed
     const int64_t blocks = int64_t{model.num_layers} * model.num_heads *
                            ((cached + config_.block_size - 1) / config_.block_size);
     if (blocks > pool_.num_blocks()) {
@@ -149,6 +150,7 @@ void EngineCore::Finish(Request* request, const StopCheck& check, std::string er
   event.times = request->times;
   event.times.finished = now;
   ++counters_.finished[static_cast<int>(check.finish_reason)];
+  for (EngineObserver* observer : observers_) observer->OnRequestFinished(request->id, event);
   finished_ids_.push_back(request->id);
   std::shared_ptr<RequestStream> stream = request->stream;
   requests_.erase(requests_.find(request->id));  // destroys *request
@@ -165,6 +167,9 @@ bool EngineCore::SampleNext(Request* request, absl::Span<const float> logits) {
   if (!request->times.first_token) {
     request->times.first_token = now;
     counters_.prompt_tokens += request->num_prompt_tokens;
+  } else if (!observers_.empty()) {
+    const double gap = std::chrono::duration<double>(now - *request->times.last_token).count();
+    for (EngineObserver* observer : observers_) observer->OnInterTokenLatency(gap);
   }
   request->times.last_token = now;
 
@@ -242,7 +247,8 @@ StepResult EngineCore::Step() {
   }
   const Clock::time_point t4 = Clock::now();
 
-  for (Request* r : to_evict) counters_.blocks_evicted += evictor_.Evict(r->state, r->blocks, pool_);
+  for (Request* r : to_evict)
+    counters_.blocks_evicted += evictor_.Evict(r->state, r->blocks, pool_);
   const Clock::time_point t5 = Clock::now();
 
   ++counters_.steps;

@@ -23,6 +23,7 @@
 #include "engine/acp_eviction.h"
 #include "engine/block_pool.h"
 #include "engine/engine_config.h"
+#include "engine/engine_observer.h"
 #include "engine/executor.h"
 #include "engine/request.h"
 #include "engine/sampler.h"
@@ -36,12 +37,12 @@ namespace fox {
 struct EngineCounters {
   int64_t steps = 0;
   int64_t preemptions = 0;
-  int64_t blocks_evicted = 0;      // returned to the pool by ACP eviction
-  int64_t key_blocks_read = 0;     // attention: (query, head, key block) visits
-  int64_t key_blocks_skipped = 0;  // ... skipped below the per-step threshold
-  int64_t prompt_tokens = 0;       // of requests that reached their first token
-  int64_t generation_tokens = 0;   // tokens sampled
-  int64_t computed_tokens = 0;     // tokens run through the model, recompute included
+  int64_t blocks_evicted = 0;         // returned to the pool by ACP eviction
+  int64_t key_blocks_read = 0;        // attention: (query, head, key block) visits
+  int64_t key_blocks_skipped = 0;     // ... skipped below the per-step threshold
+  int64_t prompt_tokens = 0;          // of requests that reached their first token
+  int64_t generation_tokens = 0;      // tokens sampled
+  int64_t computed_tokens = 0;        // tokens run through the model, recompute included
   std::array<int64_t, 5> finished{};  // requests finished, indexed by FinishReason
   // Time spent per phase of Step. Bookkeeping = schedule + prepare + evict.
   double schedule_seconds = 0;  // Scheduler::Schedule (block allocation included)
@@ -102,6 +103,10 @@ class EngineCore {
   bool Abort(const std::string& id);
   void AbortAll();
 
+  // Reports to `observer` too from now on; it must outlive the core. Call
+  // before the core runs on an engine thread.
+  void AddObserver(EngineObserver* observer) { observers_.push_back(observer); }
+
   // Runs one step; does nothing when no request is alive.
   StepResult Step();
 
@@ -133,6 +138,7 @@ class EngineCore {
 
   std::unique_ptr<Executor> executor_;
   const Tokenizer* tokenizer_;
+  std::vector<EngineObserver*> observers_;
   const EngineConfig config_;
   const int32_t eos_token_id_;
   BlockPool pool_;

@@ -22,9 +22,11 @@
 #include "server/engine_flags.h"
 #include "server/grpc/grpc_server.h"
 #include "server/http/http_server.h"
+#include "server/metrics/server_metrics.h"
 #include "server/model_paths.h"
 #include "server/openai/openai_error.h"
 #include "server/openai/openai_routes.h"
+#include "server/request_log.h"
 #include "server/serving_context.h"
 
 namespace fox {
@@ -62,7 +64,7 @@ int RunServeCommand(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   std::string model_dir = DefaultModelDir(), served_name, host = "127.0.0.1", device = "auto",
-              dtype, api_key, cors_origins, chat_template_path;
+              dtype, api_key, cors_origins, chat_template_path, log_level = "info";
   int64_t http_port = 8000, grpc_port = 50051, http_threads = 2, keep_alive_ms = 5000,
           max_request_bytes = 8 << 20;
   double shutdown_timeout = 30.0;
@@ -116,6 +118,9 @@ int RunServeCommand(int argc, char** argv) {
     return Fail(absl::UnavailableError(
         "--device cuda: this build has no CUDA backend for the model yet; use --device cpu"));
   }
+  absl::StatusOr<LogLevel> level = ParseLogLevel(log_level);
+  if (!level.ok()) return Fail(level.status());
+  SetLogLevel(*level);
   if (!flags.WasSet("api-key")) {
     if (const char* env = std::getenv("FOXSERVE_API_KEY")) api_key = env;
   }
@@ -141,10 +146,15 @@ int RunServeCommand(int argc, char** argv) {
   absl::StatusOr<std::unique_ptr<EngineCore>> core =
       EngineCore::ForCheckpoint(*model, tokenizer->get(), *engine_config);
   if (!core.ok()) return Fail(core.status());
+  const std::string model_name = served_name.empty() ? FolderName(model_dir) : served_name;
+  // Observers outlive the engine, which reports to them from its thread.
+  ServerMetrics metrics(model_name, (*core)->config().max_model_len, model->config.num_layers);
+  RequestLog request_log;
+  (*core)->AddObserver(&metrics);
+  (*core)->AddObserver(&request_log);
   Engine engine(std::move(*core));
 
-  ServingContext context(&engine, tokenizer->get(),
-                         served_name.empty() ? FolderName(model_dir) : served_name, api_key);
+  ServingContext context(&engine, tokenizer->get(), model_name, api_key);
   HttpServerOptions http_options;
   http_options.host = host;
   http_options.port = static_cast<int>(http_port);
@@ -158,7 +168,7 @@ int RunServeCommand(int argc, char** argv) {
     return OpenAiErrorResponse(status, message);
   };
   absl::StatusOr<std::unique_ptr<HttpServer>> http =
-      HttpServer::Start(http_options, MakeOpenAiRoutes(&context, chat_template));
+      HttpServer::Start(http_options, MakeOpenAiRoutes(&context, chat_template, &metrics));
   if (!http.ok()) return Fail(http.status());
   absl::StatusOr<std::unique_ptr<GrpcServer>> grpc =
       GrpcServer::Start(&context, host, static_cast<int>(grpc_port));
@@ -174,16 +184,26 @@ int RunServeCommand(int argc, char** argv) {
                    .dump()
             << std::endl;
 
+  Log(LogLevel::kInfo, "serving",
+      {{"model", context.model_name()},
+       {"http", absl::StrCat(host, ":", (*http)->port())},
+       {"grpc", absl::StrCat(host, ":", (*grpc)->port())}});
+
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
-  std::fprintf(stderr, "foxserve serve: %s: draining (up to %.1f s)\n",
-               signal_number == SIGTERM ? "SIGTERM" : "SIGINT", shutdown_timeout);
+  Log(LogLevel::kInfo, "draining",
+      {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"},
+       {"live_requests", engine.num_live_requests()},
+       {"shutdown_timeout_s", shutdown_timeout}});
   (*grpc)->SetServing(false);
-  // Finishing requests still stream to their clients while the engine drains;
-  // then the front ends close whatever connections remain.
+  // New requests get 503 / UNAVAILABLE from here on; running ones may finish
+  // within the timeout, and the rest end with an abort event. Their last
+  // events then reach the clients before the front ends close.
   engine.Shutdown(absl::Seconds(shutdown_timeout));
-  (*grpc)->Stop(std::chrono::milliseconds(1000));
+  const bool delivered = (*http)->WaitForResponses(std::chrono::seconds(5));
+  (*grpc)->Stop(std::chrono::milliseconds(2000));
   (*http)->Stop();
+  Log(LogLevel::kInfo, "stopped", {{"all_responses_delivered", delivered}});
   return 0;
 }
 

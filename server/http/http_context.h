@@ -48,6 +48,12 @@ class HttpContext {
   void Unregister(HttpSession* session);
   int64_t num_connections() const;
 
+  // Responses handed to a handler and not yet completed or abandoned by
+  // their client (HttpExchangeImpl counts itself in and out).
+  void AddOpenResponse() { num_open_responses_.fetch_add(1); }
+  void RemoveOpenResponse() { num_open_responses_.fetch_sub(1); }
+  int64_t num_open_responses() const { return num_open_responses_.load(); }
+
   // Marks the server stopped, waits out posts in progress, and returns the
   // open connections for the caller to close.
   std::vector<std::shared_ptr<HttpSession>> BeginStop();
@@ -59,6 +65,7 @@ class HttpContext {
 
   std::atomic<bool> stopped_{false};
   std::atomic<int> num_posting_{0};
+  std::atomic<int64_t> num_open_responses_{0};
   mutable std::mutex mutex_;
   std::unordered_map<HttpSession*, std::weak_ptr<HttpSession>> sessions_;  // guarded by mutex_
 };

@@ -6,7 +6,15 @@
 namespace fox {
 
 HttpExchangeImpl::HttpExchangeImpl(std::shared_ptr<HttpSession> session)
-    : session_(std::move(session)) {}
+    : session_(std::move(session)) {
+  session_->context().AddOpenResponse();
+}
+
+HttpExchangeImpl::~HttpExchangeImpl() { CountClosed(); }
+
+void HttpExchangeImpl::CountClosed() {
+  if (counted_open_.exchange(false)) session_->context().RemoveOpenResponse();
+}
 
 template <class Fn>
 void HttpExchangeImpl::RunOnStrand(Fn&& fn) {
@@ -80,6 +88,7 @@ void HttpExchangeImpl::OnClose(std::function<void()> fn) {
 }
 
 void HttpExchangeImpl::MarkClosed() {
+  CountClosed();
   if (closed_.exchange(true) || completed_) return;
   if (auto fn = std::move(on_close_)) {
     on_close_ = nullptr;
@@ -88,6 +97,7 @@ void HttpExchangeImpl::MarkClosed() {
 }
 
 void HttpExchangeImpl::MarkCompleted() {
+  CountClosed();
   completed_ = true;
   on_close_ = nullptr;
 }

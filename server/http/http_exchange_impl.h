@@ -25,6 +25,7 @@ class HttpExchangeImpl : public HttpExchange,
   // Keeps `session` (and through it the io_context) alive while the handler
   // holds the exchange, so late calls are safe; they are ignored.
   explicit HttpExchangeImpl(std::shared_ptr<HttpSession> session);
+  ~HttpExchangeImpl() override;
 
   void Respond(HttpResponse response) override;
   void StartStream(std::vector<std::pair<std::string, std::string>> headers) override;
@@ -48,6 +49,9 @@ class HttpExchangeImpl : public HttpExchange,
 
   const std::shared_ptr<HttpSession> session_;
   std::atomic<bool> closed_{false};
+  std::atomic<bool> counted_open_{true};  // still counted in the context's open responses
+
+  void CountClosed();
   std::mutex outbox_mutex_;
   std::string outbox_;            // written, not yet handed to the strand
   bool is_flush_posted_ = false;  // a flush of outbox_ is queued on the strand

@@ -68,6 +68,15 @@ class HttpServerImpl : public HttpServer {
   int port() const override { return port_; }
   int64_t num_connections() const override { return context_->num_connections(); }
 
+  bool WaitForResponses(std::chrono::milliseconds timeout) override {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (context_->num_open_responses() > 0) {
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return true;
+  }
+
   // Joins the I/O threads, so it must not be called from one of them (a
   // handler or an on-close callback).
   void Stop() override {

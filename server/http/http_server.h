@@ -56,6 +56,11 @@ class HttpServer {
   virtual int port() const = 0;
   // Connections currently open.
   virtual int64_t num_connections() const = 0;
+  // Waits until no response is in progress: every request handed to the
+  // handler has had its response sent in full, or its client went away.
+  // False at the timeout. For draining: the engine's last events reach
+  // their clients before Stop() closes the connections.
+  virtual bool WaitForResponses(std::chrono::milliseconds timeout) = 0;
   // Stops accepting, closes every connection (their exchanges' on-close
   // callbacks run), and joins the threads. Idempotent.
   virtual void Stop() = 0;

@@ -108,8 +108,8 @@ HttpResponse Detokenize(const HttpRequest& request, const ServingContext& contex
 
 class Routes {
  public:
-  Routes(ServingContext* context, ChatTemplate chat_template)
-      : context_(*context), chat_template_(std::move(chat_template)) {}
+  Routes(ServingContext* context, ChatTemplate chat_template, ServerMetrics* metrics)
+      : context_(*context), chat_template_(std::move(chat_template)), metrics_(metrics) {}
 
   void Handle(HttpRequest request, std::shared_ptr<HttpExchange> exchange) {
     const std::string& path = request.path;
@@ -124,6 +124,12 @@ class Routes {
     }
     if (path == "/version") return exchange->Respond(Json({{"version", kFoxserveVersion}}));
     if (path == "/stats" && get) return exchange->Respond(Json(Stats(context_.engine())));
+    if (path == "/metrics" && get && metrics_ != nullptr) {
+      HttpResponse response;
+      response.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      response.body = metrics_->Scrape(context_.engine().Stats());
+      return exchange->Respond(std::move(response));
+    }
 
     const bool guarded =
         absl::StartsWith(path, "/v1/") || path == "/tokenize" || path == "/detokenize";
@@ -164,12 +170,14 @@ class Routes {
 
   ServingContext& context_;
   const ChatTemplate chat_template_;
+  ServerMetrics* const metrics_;
 };
 
 }  // namespace
 
-HttpHandler MakeOpenAiRoutes(ServingContext* context, ChatTemplate chat_template) {
-  auto routes = std::make_shared<Routes>(context, std::move(chat_template));
+HttpHandler MakeOpenAiRoutes(ServingContext* context, ChatTemplate chat_template,
+                             ServerMetrics* metrics) {
+  auto routes = std::make_shared<Routes>(context, std::move(chat_template), metrics);
   return [routes](HttpRequest request, std::shared_ptr<HttpExchange> exchange) {
     routes->Handle(std::move(request), std::move(exchange));
   };
