@@ -89,6 +89,8 @@ int RunServeCommand(int argc, char** argv) {
   flags.Add("sse-keep-alive-ms", &keep_alive_ms, "SSE comment after this long without output");
   flags.Add("shutdown-timeout", &shutdown_timeout,
             "seconds running requests get to finish on SIGTERM");
+  flags.Add("log-level", &log_level,
+            "debug, info (one JSON line per finished request), warning or error");
   engine_flags.Register(flags);
   flags.Add("help", &help, "show this help");
   if (absl::Status s = flags.Parse(argc, argv, 2); !s.ok()) {
