@@ -10,7 +10,7 @@ DEB_PACKAGES=(
   libabsl-dev nlohmann-json3-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   libopenblas-openmp-dev libicu-dev libboost-dev curl
-  prometheus
+  prometheus docker-compose
 )
 
 missing=()
