@@ -22,6 +22,12 @@ done
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   missing+=(nodejs npm)
 fi
+# kubectl renders the Kubernetes manifests in the tests. Machines that already
+# have one (e.g. from Google's cloud SDK packages) keep it: Debian's
+# kubernetes-client would collide with it.
+if ! command -v kubectl >/dev/null; then
+  missing+=(kubernetes-client)
+fi
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
