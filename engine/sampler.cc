@@ -5,6 +5,8 @@
 #include <limits>
 #include <numeric>
 
+#include "engine/vocab_math.h"
+
 namespace fox {
 namespace {
 
@@ -12,21 +14,11 @@ namespace {
 constexpr float kGreedyTemperature = 1e-5f;
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
-int32_t Argmax(absl::Span<const float> logits) {
-  int32_t best = 0;
-  for (int32_t i = 1; i < static_cast<int32_t>(logits.size()); ++i) {
-    if (logits[i] > logits[best]) best = i;
-  }
-  return best;
-}
-
-// log sum exp, accumulated in double so a 50k-entry sum keeps float precision.
+// log sum exp, the sum accumulated in double so a 50k-entry sum keeps float precision.
 double LogSumExp(absl::Span<const float> logits) {
-  const float max_logit = logits[Argmax(logits)];
+  const float max_logit = MaxOf(logits);
   if (!std::isfinite(max_logit)) return max_logit;
-  double sum = 0.0;
-  for (const float x : logits) sum += std::exp(x - max_logit);
-  return max_logit + std::log(sum);
+  return max_logit + std::log(SumExpShifted(logits, max_logit));
 }
 
 // The n largest logits, most likely first, lowest id first on ties. An
@@ -103,7 +95,7 @@ bool Sampler::Process(absl::Span<const float> logits, const SamplingParams& para
 
 double Sampler::BuildCandidates(const SamplingParams& params) {
   const int32_t vocab_size = static_cast<int32_t>(processed_.size());
-  const float max_logit = processed_[Argmax(processed_)];
+  const float max_logit = MaxOf(processed_);
   weights_.resize(vocab_size);
   if (!std::isfinite(max_logit)) {
     // Everything suppressed (or broken logits): no distribution to draw from.
@@ -121,9 +113,7 @@ double Sampler::BuildCandidates(const SamplingParams& params) {
   const int32_t top_k = params.top_k <= 0 ? vocab_size : std::min(params.top_k, vocab_size);
   // Only ids that can survive top-k are weighed: vocab_size exps are much of
   // the cost of sampling one token.
-  if (top_k == vocab_size) {
-    for (int32_t i = 0; i < vocab_size; ++i) weigh(i);
-  }
+  if (top_k == vocab_size) ExpShifted(processed_, max_logit, inv_t, weights_.data());
   if (top_k == vocab_size && params.top_p >= 1.0f) {
     // No ordering needed: min-p is a threshold relative to the largest
     // weight, which is exp(0) = 1.
