@@ -11,6 +11,7 @@ DEB_PACKAGES=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   libopenblas-openmp-dev libicu-dev libboost-dev curl
   prometheus docker-compose
+  buildah podman runc debootstrap
 )
 
 missing=()
