@@ -28,6 +28,9 @@
 #include "server/openai/openai_routes.h"
 #include "server/request_log.h"
 #include "server/serving_context.h"
+#ifdef FOX_HAVE_CUDA
+#include "kernels/cuda/device_info.h"
+#endif
 
 namespace fox {
 namespace {
@@ -48,6 +51,29 @@ absl::Status CheckPort(const char* flag, int64_t port) {
     return absl::InvalidArgumentError(
         absl::StrCat(flag, " must be in [0, 65535] (0: any free port), got ", port));
   }
+  return absl::OkStatus();
+}
+
+// --device: the model runs on the CPU until the CUDA model backend is wired,
+// so auto logs why it chose the CPU and cuda is refused with the reason.
+absl::Status ChooseDevice(const std::string& device) {
+#ifdef FOX_HAVE_CUDA
+  const int num_gpus = CudaDeviceCount();
+  const char* why_not_cuda = num_gpus == 0 ? "no CUDA device answers (no GPU or no driver)"
+                                           : "the CUDA model backend is not wired yet";
+#else
+  const int num_gpus = 0;
+  const char* why_not_cuda = "this build has no CUDA support (built without nvcc)";
+#endif
+  if (device == "cuda") {
+    return absl::UnavailableError(
+        absl::StrCat("--device cuda: ", why_not_cuda, "; use --device cpu or auto"));
+  }
+  Log(LogLevel::kInfo, "device chosen",
+      {{"device", "cpu"},
+       {"requested", device},
+       {"cuda_devices", num_gpus},
+       {"reason", device == "cpu" ? "requested" : why_not_cuda}});
   return absl::OkStatus();
 }
 
@@ -116,13 +142,10 @@ int RunServeCommand(int argc, char** argv) {
     return Fail(absl::InvalidArgumentError(
         absl::StrCat("--device must be auto, cpu or cuda, got ", device)));
   }
-  if (device == "cuda") {
-    return Fail(absl::UnavailableError(
-        "--device cuda: this build has no CUDA backend for the model yet; use --device cpu"));
-  }
   absl::StatusOr<LogLevel> level = ParseLogLevel(log_level);
   if (!level.ok()) return Fail(level.status());
   SetLogLevel(*level);
+  if (absl::Status s = ChooseDevice(device); !s.ok()) return Fail(s);
   if (!flags.WasSet("api-key")) {
     if (const char* env = std::getenv("FOXSERVE_API_KEY")) api_key = env;
   }

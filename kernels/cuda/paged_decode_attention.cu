@@ -3,6 +3,9 @@
 // double difference to the block anchor, then float offsets), not yet tuned:
 // one thread block of 128 threads per work item, a warp per key for the dot
 // products, the block's scores and weights in shared memory.
+// Compiled for sm_90 (+ PTX) in every CUDA build but not yet run on a GPU:
+// tests/kernels/cuda/paged_decode_attention_gpu_test.cc (ctest -L gpu) is
+// the check it has to pass first.
 #include <math_constants.h>
 
 #include <cstdint>
