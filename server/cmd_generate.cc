@@ -13,13 +13,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "engine/engine.h"
-#include "models/checkpoint.h"
 #include "models/tokenizer.h"
 #include "nlohmann/json.hpp"
 #include "server/cli_flags.h"
 #include "server/commands.h"
-#include "server/dtype_flags.h"
 #include "server/engine_flags.h"
+#include "server/loaded_model.h"
 #include "server/model_paths.h"
 
 namespace fox {
@@ -83,7 +82,8 @@ int RunGenerateCommand(int argc, char** argv) {
   flags.Add("model", &model_dir, "checkpoint directory (default: the embedded tiny model)");
   flags.Add("prompt", &prompt, "prompt text (a BOS token is prepended)");
   flags.Add("prompt-ids", &prompt_ids, "prompt as comma-separated token ids, taken as given");
-  flags.Add("prompts-file", &prompts_file, "file with one text prompt per line (blank lines skipped)");
+  flags.Add("prompts-file", &prompts_file,
+            "file with one text prompt per line (blank lines skipped)");
   flags.Add("concurrency", &concurrency, "requests in flight at once with --prompts-file");
   flags.Add("max-tokens", &max_tokens, "tokens to generate per prompt");
   flags.Add("min-tokens", &min_tokens, "tokens generated before EOS may end the output");
@@ -105,26 +105,16 @@ int RunGenerateCommand(int argc, char** argv) {
     std::fputs(flags.Usage().c_str(), stdout);
     return 0;
   }
-  const int given = flags.WasSet("prompt") + flags.WasSet("prompt-ids") +
-                    flags.WasSet("prompts-file");
+  const int given =
+      flags.WasSet("prompt") + flags.WasSet("prompt-ids") + flags.WasSet("prompts-file");
   if (given != 1) {
     return Fail(absl::InvalidArgumentError(
         "give exactly one of --prompt, --prompt-ids and --prompts-file"));
   }
   if (concurrency < 1) return Fail(absl::InvalidArgumentError("--concurrency must be at least 1"));
 
-  CheckpointOptions load_options;
-  if (!dtype.empty()) {
-    absl::StatusOr<DType> d = ParseWeightDType("--dtype", dtype);
-    if (!d.ok()) return Fail(d.status());
-    load_options.dtype = *d;
-  }
-  absl::StatusOr<Checkpoint> model = LoadCheckpoint(model_dir, load_options);
-  if (!model.ok()) return Fail(model.status());
-  absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = Tokenizer::Load(model_dir);
-  if (!tokenizer.ok()) return Fail(tokenizer.status());
-  absl::StatusOr<EngineConfig> engine_config = engine_flags.ToConfig(model->config);
-  if (!engine_config.ok()) return Fail(engine_config.status());
+  absl::StatusOr<LoadedModel> loaded = LoadModelForEngine(model_dir, dtype, engine_flags);
+  if (!loaded.ok()) return Fail(loaded.status());
 
   // Prompts as token ids.
   std::vector<std::vector<int32_t>> prompts;
@@ -140,7 +130,7 @@ int RunGenerateCommand(int argc, char** argv) {
       texts = std::move(*lines);
     }
     for (const std::string& text : texts) {
-      absl::StatusOr<std::vector<int32_t>> ids = (*tokenizer)->Encode(text, /*add_bos=*/true);
+      absl::StatusOr<std::vector<int32_t>> ids = loaded->tokenizer->Encode(text, /*add_bos=*/true);
       if (!ids.ok()) return Fail(ids.status());
       prompts.push_back(std::move(*ids));
     }
@@ -167,7 +157,7 @@ int RunGenerateCommand(int argc, char** argv) {
   };
 
   absl::StatusOr<std::unique_ptr<EngineCore>> core =
-      EngineCore::ForCheckpoint(*model, tokenizer->get(), *engine_config);
+      EngineCore::ForCheckpoint(loaded->checkpoint, loaded->tokenizer.get(), loaded->engine_config);
   if (!core.ok()) return Fail(core.status());
   Engine engine(std::move(*core));
 
@@ -251,13 +241,13 @@ int RunGenerateCommand(int argc, char** argv) {
   if (prompts.size() == 1) {
     const Output& out = outputs[0];
     const double decode = out.seconds - out.ttft_seconds;
-    std::fprintf(stderr,
-                 "foxserve generate: %lld prompt tokens, first token after %.3f s, %zu generated "
-                 "(%.1f tokens/s), finish=%s\n",
-                 static_cast<long long>(out.prompt_tokens), out.ttft_seconds, out.token_ids.size(),
-                 out.token_ids.size() > 1 ? (out.token_ids.size() - 1) / std::max(decode, 1e-9)
-                                          : 0.0,
-                 out.finish_reason.c_str());
+    std::fprintf(
+        stderr,
+        "foxserve generate: %lld prompt tokens, first token after %.3f s, %zu generated "
+        "(%.1f tokens/s), finish=%s\n",
+        static_cast<long long>(out.prompt_tokens), out.ttft_seconds, out.token_ids.size(),
+        out.token_ids.size() > 1 ? (out.token_ids.size() - 1) / std::max(decode, 1e-9) : 0.0,
+        out.finish_reason.c_str());
   } else {
     std::fprintf(stderr,
                  "foxserve generate: %zu requests (concurrency %lld) in %.3f s: %.2f requests/s, "

@@ -13,15 +13,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "engine/engine.h"
-#include "models/checkpoint.h"
 #include "models/tokenizer.h"
 #include "nlohmann/json.hpp"
 #include "server/cli_flags.h"
 #include "server/commands.h"
-#include "server/dtype_flags.h"
 #include "server/engine_flags.h"
 #include "server/grpc/grpc_server.h"
 #include "server/http/http_server.h"
+#include "server/loaded_model.h"
 #include "server/metrics/server_metrics.h"
 #include "server/model_paths.h"
 #include "server/openai/openai_error.h"
@@ -156,30 +155,21 @@ int RunServeCommand(int argc, char** argv) {
     if (!loaded.ok()) return Fail(loaded.status());
     chat_template = std::move(*loaded);
   }
-  CheckpointOptions load_options;
-  if (!dtype.empty()) {
-    absl::StatusOr<DType> d = ParseWeightDType("--dtype", dtype);
-    if (!d.ok()) return Fail(d.status());
-    load_options.dtype = *d;
-  }
-  absl::StatusOr<Checkpoint> model = LoadCheckpoint(model_dir, load_options);
-  if (!model.ok()) return Fail(model.status());
-  absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = Tokenizer::Load(model_dir);
-  if (!tokenizer.ok()) return Fail(tokenizer.status());
-  absl::StatusOr<EngineConfig> engine_config = engine_flags.ToConfig(model->config);
-  if (!engine_config.ok()) return Fail(engine_config.status());
+  absl::StatusOr<LoadedModel> loaded = LoadModelForEngine(model_dir, dtype, engine_flags);
+  if (!loaded.ok()) return Fail(loaded.status());
   absl::StatusOr<std::unique_ptr<EngineCore>> core =
-      EngineCore::ForCheckpoint(*model, tokenizer->get(), *engine_config);
+      EngineCore::ForCheckpoint(loaded->checkpoint, loaded->tokenizer.get(), loaded->engine_config);
   if (!core.ok()) return Fail(core.status());
   const std::string model_name = served_name.empty() ? FolderName(model_dir) : served_name;
   // Observers outlive the engine, which reports to them from its thread.
-  ServerMetrics metrics(model_name, (*core)->config().max_model_len, model->config.num_layers);
+  ServerMetrics metrics(model_name, (*core)->config().max_model_len,
+                        loaded->checkpoint.config.num_layers);
   RequestLog request_log;
   (*core)->AddObserver(&metrics);
   (*core)->AddObserver(&request_log);
   Engine engine(std::move(*core));
 
-  ServingContext context(&engine, tokenizer->get(), model_name, api_key);
+  ServingContext context(&engine, loaded->tokenizer.get(), model_name, api_key);
   HttpServerOptions http_options;
   http_options.host = host;
   http_options.port = static_cast<int>(http_port);
