@@ -139,7 +139,7 @@ void ParseLogitBias(JsonFields& fields, SamplingParams& params) {
 }
 
 // The fields both APIs share: model, sampling, stopping, n, stream.
-absl::Status ParseCommon(const json& body, const ServingContext& context, JsonFields& fields,
+absl::Status ParseCommon(const ServingContext& context, JsonFields& fields,
                          GenerationRequest& request) {
   if (std::optional<std::string> model = fields.String("model")) {
     if (*model != context.model_name()) {
@@ -202,7 +202,6 @@ absl::Status ParseCommon(const json& body, const ServingContext& context, JsonFi
       if (!request.stream) fields.Fail("stream_options", "stream_options needs stream set to true");
     }
   }
-  (void)body;
   return fields.status();
 }
 
@@ -259,7 +258,7 @@ absl::StatusOr<GenerationRequest> ParseCompletionRequest(const std::string& body
   GenerationRequest request;
   request.api = GenerationRequest::Api::kCompletion;
   JsonFields fields(*parsed);
-  if (absl::Status s = ParseCommon(*parsed, context, fields, request); !s.ok()) return s;
+  if (absl::Status s = ParseCommon(context, fields, request); !s.ok()) return s;
   if (absl::Status s = ParsePrompts(*parsed, context, request); !s.ok()) return s;
   if (std::optional<bool> e = fields.Bool("echo")) request.echo = *e;
   if (std::optional<int64_t> lp = fields.Integer("logprobs")) {
@@ -288,7 +287,7 @@ absl::StatusOr<GenerationRequest> ParseChatRequest(const std::string& body,
   GenerationRequest request;
   request.api = GenerationRequest::Api::kChat;
   JsonFields fields(*parsed);
-  if (absl::Status s = ParseCommon(*parsed, context, fields, request); !s.ok()) return s;
+  if (absl::Status s = ParseCommon(context, fields, request); !s.ok()) return s;
 
   const json* messages = fields.Find("messages");
   if (messages == nullptr) return InvalidParam("messages", "messages is required");
