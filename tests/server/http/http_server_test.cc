@@ -10,12 +10,15 @@
 #include <thread>
 
 #include "tests/server/http/http_test_client.h"
+#include "tests/server/http/http_test_server.h"
 #include "tests/support/subprocess.h"
 
 namespace fox {
 namespace {
 
+using http_test::StartOrDie;
 using http_test::TestClient;
+using http_test::TestServerOptions;
 
 // Echoes what it was given, so each test can check the parsed request.
 HttpHandler EchoHandler(std::atomic<int>* num_calls) {
@@ -30,22 +33,9 @@ HttpHandler EchoHandler(std::atomic<int>* num_calls) {
   };
 }
 
-HttpServerOptions TestOptions() {
-  HttpServerOptions options;
-  options.port = 0;
-  options.num_threads = 2;
-  return options;
-}
-
-std::unique_ptr<HttpServer> StartOrDie(const HttpServerOptions& options, HttpHandler handler) {
-  auto server = HttpServer::Start(options, std::move(handler));
-  EXPECT_TRUE(server.ok()) << server.status();
-  return std::move(server).value();
-}
-
 TEST(HttpServer, GetThenPostOnOneKeepAliveConnection) {
   std::atomic<int> num_calls{0};
-  auto server = StartOrDie(TestOptions(), EchoHandler(&num_calls));
+  auto server = StartOrDie(TestServerOptions(), EchoHandler(&num_calls));
   TestClient client(server->port());
   client.Send("GET /v1/models?limit=2&x=y HTTP/1.1\r\nHost: a\r\nX-TEST: one\r\n\r\n");
   auto first = client.ReadResponse();
@@ -68,7 +58,7 @@ TEST(HttpServer, GetThenPostOnOneKeepAliveConnection) {
 TEST(HttpServer, HeaderNamesAreLowerCasedAndRepeatsKept) {
   std::mutex mutex;
   HttpRequest seen;
-  auto server = StartOrDie(TestOptions(), [&](HttpRequest request, auto exchange) {
+  auto server = StartOrDie(TestServerOptions(), [&](HttpRequest request, auto exchange) {
     std::lock_guard<std::mutex> lock(mutex);
     seen = request;
     exchange->Respond(HttpResponse{});
@@ -86,7 +76,7 @@ TEST(HttpServer, HeaderNamesAreLowerCasedAndRepeatsKept) {
 }
 
 TEST(HttpServer, StatusAndExtraHeadersAreWritten) {
-  auto server = StartOrDie(TestOptions(), [](HttpRequest, auto exchange) {
+  auto server = StartOrDie(TestServerOptions(), [](HttpRequest, auto exchange) {
     HttpResponse response;
     response.status = 429;
     response.body = "{\"error\":\"busy\"}";
@@ -105,7 +95,7 @@ TEST(HttpServer, StatusAndExtraHeadersAreWritten) {
 TEST(HttpServer, RespondFromAnotherThread) {
   std::vector<std::thread> threads;
   std::mutex mutex;
-  auto server = StartOrDie(TestOptions(), [&](HttpRequest request, auto exchange) {
+  auto server = StartOrDie(TestServerOptions(), [&](HttpRequest request, auto exchange) {
     std::lock_guard<std::mutex> lock(mutex);
     threads.emplace_back([exchange, path = request.path] {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -122,7 +112,7 @@ TEST(HttpServer, RespondFromAnotherThread) {
 }
 
 HttpServerOptions LimitedOptions(size_t max_request_bytes) {
-  HttpServerOptions options = TestOptions();
+  HttpServerOptions options = TestServerOptions();
   options.max_request_bytes = max_request_bytes;
   options.make_error = [](int status, const std::string& message) {
     return HttpResponse{
@@ -187,7 +177,7 @@ TEST(HttpServer, ChunkedBodyWithinTheLimitIsDecoded) {
 
 TEST(HttpServer, MalformedRequestGets400AndClose) {
   std::atomic<int> num_calls{0};
-  auto server = StartOrDie(TestOptions(), EchoHandler(&num_calls));
+  auto server = StartOrDie(TestServerOptions(), EchoHandler(&num_calls));
   TestClient client(server->port());
   client.Send("GET / HTTP/1.1\r\nHost: a\r\nthis is not a header\r\n\r\n");
   auto response = client.ReadResponse();
@@ -199,7 +189,7 @@ TEST(HttpServer, MalformedRequestGets400AndClose) {
 }
 
 TEST(HttpServer, BadContentLengthGets400) {
-  auto server = StartOrDie(TestOptions(), EchoHandler(nullptr));
+  auto server = StartOrDie(TestServerOptions(), EchoHandler(nullptr));
   TestClient client(server->port());
   client.Send("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: twelve\r\n\r\n");
   EXPECT_EQ(client.ReadResponse().status, 400);
@@ -207,7 +197,7 @@ TEST(HttpServer, BadContentLengthGets400) {
 }
 
 TEST(HttpServer, Http10ConnectionClosesAfterTheResponse) {
-  auto server = StartOrDie(TestOptions(), EchoHandler(nullptr));
+  auto server = StartOrDie(TestServerOptions(), EchoHandler(nullptr));
   TestClient client(server->port());
   client.Send("GET /old HTTP/1.0\r\n\r\n");
   auto response = client.ReadResponse();
@@ -217,7 +207,7 @@ TEST(HttpServer, Http10ConnectionClosesAfterTheResponse) {
 }
 
 TEST(HttpServer, ConnectionCloseIsHonoured) {
-  auto server = StartOrDie(TestOptions(), EchoHandler(nullptr));
+  auto server = StartOrDie(TestServerOptions(), EchoHandler(nullptr));
   TestClient client(server->port());
   client.Send("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
   auto response = client.ReadResponse();
@@ -230,7 +220,7 @@ TEST(HttpServer, ConnectionCloseIsHonoured) {
 }
 
 TEST(HttpServer, PipelinedRequestsAreServedInOrder) {
-  auto server = StartOrDie(TestOptions(), EchoHandler(nullptr));
+  auto server = StartOrDie(TestServerOptions(), EchoHandler(nullptr));
   TestClient client(server->port());
   client.Send("GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n");
   EXPECT_EQ(client.ReadResponse().body, "GET /1 q= x-test= body=");
@@ -238,7 +228,7 @@ TEST(HttpServer, PipelinedRequestsAreServedInOrder) {
 }
 
 TEST(HttpServer, IdleConnectionIsClosedAfterTheReadTimeout) {
-  HttpServerOptions options = TestOptions();
+  HttpServerOptions options = TestServerOptions();
   options.read_timeout = std::chrono::milliseconds(200);
   auto server = StartOrDie(options, EchoHandler(nullptr));
   TestClient client(server->port(), std::chrono::seconds(3));
@@ -252,7 +242,7 @@ TEST(HttpServer, IdleConnectionIsClosedAfterTheReadTimeout) {
 }
 
 TEST(HttpServer, StalledBodyIsClosedAfterTheReadTimeout) {
-  HttpServerOptions options = TestOptions();
+  HttpServerOptions options = TestServerOptions();
   options.read_timeout = std::chrono::milliseconds(200);
   std::atomic<int> num_calls{0};
   auto server = StartOrDie(options, EchoHandler(&num_calls));
@@ -263,7 +253,7 @@ TEST(HttpServer, StalledBodyIsClosedAfterTheReadTimeout) {
 }
 
 TEST(HttpServer, ReadTimeoutDoesNotCutASlowResponse) {
-  HttpServerOptions options = TestOptions();
+  HttpServerOptions options = TestServerOptions();
   options.read_timeout = std::chrono::milliseconds(100);
   std::thread responder;
   auto server = StartOrDie(options, [&](HttpRequest, std::shared_ptr<HttpExchange> exchange) {
@@ -279,8 +269,8 @@ TEST(HttpServer, ReadTimeoutDoesNotCutASlowResponse) {
 }
 
 TEST(HttpServer, BindErrorIsUnavailableAndNamesTheAddress) {
-  auto first = StartOrDie(TestOptions(), EchoHandler(nullptr));
-  HttpServerOptions options = TestOptions();
+  auto first = StartOrDie(TestServerOptions(), EchoHandler(nullptr));
+  HttpServerOptions options = TestServerOptions();
   options.port = first->port();
   auto second = HttpServer::Start(options, EchoHandler(nullptr));
   ASSERT_FALSE(second.ok());
@@ -291,13 +281,13 @@ TEST(HttpServer, BindErrorIsUnavailableAndNamesTheAddress) {
 }
 
 TEST(HttpServer, PortZeroPicksAPort) {
-  auto server = StartOrDie(TestOptions(), EchoHandler(nullptr));
+  auto server = StartOrDie(TestServerOptions(), EchoHandler(nullptr));
   EXPECT_GT(server->port(), 0);
   EXPECT_NE(server->port(), 8000);
 }
 
 TEST(HttpServer, HandlerExceptionBecomes500) {
-  auto server = StartOrDie(TestOptions(), [](HttpRequest, std::shared_ptr<HttpExchange>) {
+  auto server = StartOrDie(TestServerOptions(), [](HttpRequest, std::shared_ptr<HttpExchange>) {
     throw std::runtime_error("boom");
   });
   TestClient client(server->port());
@@ -308,7 +298,7 @@ TEST(HttpServer, HandlerExceptionBecomes500) {
 }
 
 TEST(HttpServer, StopIsIdempotentAndClosesIdleConnections) {
-  auto server = StartOrDie(TestOptions(), EchoHandler(nullptr));
+  auto server = StartOrDie(TestServerOptions(), EchoHandler(nullptr));
   TestClient client(server->port());
   client.Send("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
   EXPECT_EQ(client.ReadResponse().status, 200);
@@ -321,7 +311,7 @@ TEST(HttpServer, StopIsIdempotentAndClosesIdleConnections) {
 // curl as the client: connection reuse across two URLs, and a 2 MB upload
 // (curl sends `Expect: 100-continue` for it, which the server must answer).
 TEST(HttpServer, CurlReusesTheConnectionAndUploadsWith100Continue) {
-  auto server = StartOrDie(TestOptions(), EchoHandler(nullptr));
+  auto server = StartOrDie(TestServerOptions(), EchoHandler(nullptr));
   const std::string base = "http://127.0.0.1:" + std::to_string(server->port());
   auto reuse =
       testing::RunProcess({"curl", "-sS", "-v", "--max-time", "10", base + "/one", base + "/two"});

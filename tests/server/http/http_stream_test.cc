@@ -11,11 +11,14 @@
 
 #include "server/http/http_server.h"
 #include "tests/server/http/http_test_client.h"
+#include "tests/server/http/http_test_server.h"
 
 namespace fox {
 namespace {
 
+using http_test::StartOrDie;
 using http_test::TestClient;
+using http_test::TestServerOptions;
 using http_test::WaitFor;
 
 // Collects the exchanges a streaming handler opened, and counts on-close runs.
@@ -50,22 +53,9 @@ HttpHandler StreamingHandler(Streams* streams) {
   };
 }
 
-HttpServerOptions StreamOptions() {
-  HttpServerOptions options;
-  options.port = 0;
-  options.num_threads = 2;
-  return options;
-}
-
-std::unique_ptr<HttpServer> StartOrDie(const HttpServerOptions& options, HttpHandler handler) {
-  auto server = HttpServer::Start(options, std::move(handler));
-  EXPECT_TRUE(server.ok()) << server.status();
-  return std::move(server).value();
-}
-
 TEST(HttpStream, ChunkedEventsFromAnotherThreadArriveInOrderThenConnectionIsReused) {
   Streams streams;
-  auto server = StartOrDie(StreamOptions(), StreamingHandler(&streams));
+  auto server = StartOrDie(TestServerOptions(), StreamingHandler(&streams));
   TestClient client(server->port());
   client.Send("POST /v1/completions HTTP/1.1\r\nHost: a\r\n\r\n");
   auto head = client.ReadHead();
@@ -103,9 +93,34 @@ TEST(HttpStream, ChunkedEventsFromAnotherThreadArriveInOrderThenConnectionIsReus
   EXPECT_EQ(streams.num_closed.load(), 0);
 }
 
+TEST(HttpStream, WaitForResponsesReturnsOnceEveryOpenStreamHasEnded) {
+  Streams streams;
+  auto server = StartOrDie(TestServerOptions(), StreamingHandler(&streams));
+  EXPECT_TRUE(server->WaitForResponses(std::chrono::milliseconds(0))) << "nothing in progress";
+  TestClient first(server->port()), second(server->port());
+  first.Send("GET /a HTTP/1.1\r\nHost: a\r\n\r\n");
+  second.Send("GET /b HTTP/1.1\r\nHost: a\r\n\r\n");
+  ASSERT_TRUE(WaitFor([&] { return streams.size() == 2; }));
+  EXPECT_FALSE(server->WaitForResponses(std::chrono::milliseconds(50)));
+
+  streams.Get(0)->Write("data: last\n\n");
+  streams.Get(0)->EndStream();
+  EXPECT_FALSE(server->WaitForResponses(std::chrono::milliseconds(50))) << "one stream is open";
+  // A client that goes away ends its response too.
+  second.Close();
+  EXPECT_TRUE(server->WaitForResponses(std::chrono::seconds(5)));
+  // By then the ended stream's last bytes were written in full.
+  first.ReadHead();
+  std::string received;
+  for (std::string chunk = first.ReadChunk(); !chunk.empty(); chunk = first.ReadChunk()) {
+    received += chunk;
+  }
+  EXPECT_EQ(received, "data: open /a\n\ndata: last\n\n");
+}
+
 TEST(HttpStream, WritesArrivingDuringAWriteAreBatchedIntoOneChunk) {
   Streams streams;
-  auto server = StartOrDie(StreamOptions(), StreamingHandler(&streams));
+  auto server = StartOrDie(TestServerOptions(), StreamingHandler(&streams));
   TestClient client(server->port());
   client.Send("GET /batch HTTP/1.1\r\nHost: a\r\n\r\n");
   client.ReadHead();
@@ -128,7 +143,7 @@ TEST(HttpStream, WritesArrivingDuringAWriteAreBatchedIntoOneChunk) {
 }
 
 TEST(HttpStream, IdleStreamGetsKeepAliveComments) {
-  HttpServerOptions options = StreamOptions();
+  HttpServerOptions options = TestServerOptions();
   options.keep_alive_interval = std::chrono::milliseconds(100);
   Streams streams;
   auto server = StartOrDie(options, StreamingHandler(&streams));
@@ -150,7 +165,7 @@ TEST(HttpStream, IdleStreamGetsKeepAliveComments) {
 }
 
 TEST(HttpStream, BusyStreamGetsNoKeepAliveComments) {
-  HttpServerOptions options = StreamOptions();
+  HttpServerOptions options = TestServerOptions();
   options.keep_alive_interval = std::chrono::milliseconds(150);
   Streams streams;
   auto server = StartOrDie(options, StreamingHandler(&streams));
@@ -172,7 +187,7 @@ TEST(HttpStream, BusyStreamGetsNoKeepAliveComments) {
 
 TEST(HttpStream, ClientDisconnectRunsOnCloseOnceAndLaterWritesAreIgnored) {
   Streams streams;
-  auto server = StartOrDie(StreamOptions(), StreamingHandler(&streams));
+  auto server = StartOrDie(TestServerOptions(), StreamingHandler(&streams));
   auto client = std::make_unique<TestClient>(server->port());
   client->Send("GET /gone HTTP/1.1\r\nHost: a\r\n\r\n");
   client->ReadHead();
@@ -203,7 +218,7 @@ TEST(HttpStream, ClientDisconnectRunsOnCloseOnceAndLaterWritesAreIgnored) {
 
 TEST(HttpStream, DisconnectWhileAnotherThreadWritesRunsOnCloseOnce) {
   Streams streams;
-  auto server = StartOrDie(StreamOptions(), StreamingHandler(&streams));
+  auto server = StartOrDie(TestServerOptions(), StreamingHandler(&streams));
   constexpr int kNumRounds = 20;
   for (int round = 0; round < kNumRounds; ++round) {
     auto client = std::make_unique<TestClient>(server->port());
@@ -238,7 +253,7 @@ TEST(HttpStream, DisconnectWhileAnotherThreadWritesRunsOnCloseOnce) {
 TEST(HttpStream, OnCloseSetAfterTheDisconnectStillRuns) {
   std::mutex mutex;
   std::shared_ptr<HttpExchange> kept;
-  auto server = StartOrDie(StreamOptions(), [&](HttpRequest, std::shared_ptr<HttpExchange> ex) {
+  auto server = StartOrDie(TestServerOptions(), [&](HttpRequest, std::shared_ptr<HttpExchange> ex) {
     std::lock_guard<std::mutex> lock(mutex);
     kept = ex;  // never answered
   });
@@ -258,7 +273,7 @@ TEST(HttpStream, OnCloseSetAfterTheDisconnectStillRuns) {
 
 TEST(HttpStream, OnCloseDoesNotRunForCompletedResponses) {
   Streams streams;
-  auto server = StartOrDie(StreamOptions(), StreamingHandler(&streams));
+  auto server = StartOrDie(TestServerOptions(), StreamingHandler(&streams));
   auto client = std::make_unique<TestClient>(server->port());
   client->Send("GET /plain HTTP/1.1\r\nHost: a\r\n\r\n");
   EXPECT_EQ(client->ReadResponse().body, "plain");
@@ -277,7 +292,7 @@ TEST(HttpStream, OnCloseDoesNotRunForCompletedResponses) {
 
 TEST(HttpStream, HandlerMayDropTheExchangeBeforeTheClientLeaves) {
   std::atomic<int> num_closed{0};
-  auto server = StartOrDie(StreamOptions(), [&](HttpRequest, std::shared_ptr<HttpExchange> ex) {
+  auto server = StartOrDie(TestServerOptions(), [&](HttpRequest, std::shared_ptr<HttpExchange> ex) {
     ex->OnClose([&] { ++num_closed; });
     ex->StartStream();
     std::thread([ex = std::move(ex)] { ex->Write("data: bye\n\n"); }).detach();
@@ -293,7 +308,7 @@ TEST(HttpStream, HandlerMayDropTheExchangeBeforeTheClientLeaves) {
 
 TEST(HttpStream, StopWithOpenStreamsRunsOnCloseAndReturns) {
   Streams streams;
-  auto server = StartOrDie(StreamOptions(), StreamingHandler(&streams));
+  auto server = StartOrDie(TestServerOptions(), StreamingHandler(&streams));
   std::vector<std::unique_ptr<TestClient>> clients;
   for (int i = 0; i < 5; ++i) {
     clients.push_back(std::make_unique<TestClient>(server->port()));
@@ -322,7 +337,7 @@ TEST(HttpStream, StopWithOpenStreamsRunsOnCloseAndReturns) {
 
 TEST(HttpStream, Http10StreamIsUnchunkedAndEndsWithTheConnection) {
   Streams streams;
-  auto server = StartOrDie(StreamOptions(), StreamingHandler(&streams));
+  auto server = StartOrDie(TestServerOptions(), StreamingHandler(&streams));
   TestClient client(server->port());
   client.Send("GET /old HTTP/1.0\r\n\r\n");
   auto head = client.ReadHead();
