@@ -12,6 +12,8 @@ DEB_PACKAGES=(
   libopenblas-openmp-dev libicu-dev libboost-dev curl
   prometheus docker-compose
   buildah podman runc debootstrap
+  libssl-dev openssl
+  clang-14 libclang-rt-14-dev llvm-14
 )
 
 missing=()
