@@ -41,6 +41,10 @@ struct HttpServerOptions {
   // request, 413, 405 for preflight of unknown methods...); `message` names
   // the problem. Unset: a plain-text body.
   std::function<HttpResponse(int status, const std::string& message)> make_error;
+  // Called once per answered request (the handler's answers and the
+  // transport's own 400/413/431/503), on an I/O thread, after the response
+  // ended. Must be cheap and must not block. Unset: nothing is reported.
+  std::function<void(const HttpResponseRecord&)> on_response;
 };
 
 class HttpServer {
