@@ -1,6 +1,7 @@
 #include "engine/engine_core.h"
 
 #include <algorithm>
+#include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -72,11 +73,15 @@ absl::Status EngineCore::Validate(const EngineRequest& request) const {
     return absl::InvalidArgumentError("stop strings need a model with a tokenizer");
   }
   const int64_t prompt_len = static_cast<int64_t>(request.prompt_ids.size());
-  if (prompt_len + request.params.max_tokens > config_.max_model_len) {
+  // Compared without adding, so that no max_tokens can overflow the sum.
+  if (request.params.max_tokens > config_.max_model_len - prompt_len) {
+    const int64_t max_tokens = request.params.max_tokens;
+    const std::string total = max_tokens <= std::numeric_limits<int64_t>::max() - prompt_len
+                                  ? absl::StrCat(prompt_len + max_tokens)
+                                  : std::string("more than 2^63");
     return absl::InvalidArgumentError(absl::StrCat(
         "this model's maximum context length is ", config_.max_model_len, " tokens; the request ",
-        "asks for ", prompt_len + request.params.max_tokens, " (", prompt_len, " in the prompt, ",
-        request.params.max_tokens, " in max_tokens)"));
+        "asks for ", total, " (", prompt_len, " in the prompt, ", max_tokens, " in max_tokens)"));
   }
   if (!evictor_.enabled()) {
     // Without eviction the footprint only grows: a request the whole pool

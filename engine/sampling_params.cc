@@ -49,6 +49,20 @@ absl::Status ValidateSamplingParams(const SamplingParams& params, int vocab_size
                                                    params.max_tokens, "), got ",
                                                    params.min_tokens));
   }
+  if (params.stop_token_ids.size() > kMaxStopTokenIds) {
+    return absl::InvalidArgumentError(absl::StrCat("stop_token_ids may hold at most ",
+                                                   kMaxStopTokenIds, " ids, got ",
+                                                   params.stop_token_ids.size()));
+  }
+  if (params.stop.size() > kMaxStopStrings) {
+    return absl::InvalidArgumentError(absl::StrCat("stop may hold at most ", kMaxStopStrings,
+                                                   " strings, got ", params.stop.size()));
+  }
+  if (params.logit_bias.size() > kMaxLogitBiasEntries) {
+    return absl::InvalidArgumentError(absl::StrCat("logit_bias may hold at most ",
+                                                   kMaxLogitBiasEntries, " entries, got ",
+                                                   params.logit_bias.size()));
+  }
   for (const int32_t id : params.stop_token_ids) {
     if (id < 0 || id >= vocab_size) {
       return absl::InvalidArgumentError(
@@ -57,6 +71,11 @@ absl::Status ValidateSamplingParams(const SamplingParams& params, int vocab_size
   }
   for (const std::string& s : params.stop) {
     if (s.empty()) return absl::InvalidArgumentError("stop must not contain an empty string");
+    if (s.size() > kMaxStopStringBytes) {
+      return absl::InvalidArgumentError(absl::StrCat("stop strings may be at most ",
+                                                     kMaxStopStringBytes, " bytes long, got one of ",
+                                                     s.size()));
+    }
   }
   for (const auto& [id, bias] : params.logit_bias) {
     if (id < 0 || id >= vocab_size) {

@@ -3,6 +3,7 @@
 // record: the sampler and the stop checker read it, nothing changes it.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -42,6 +43,12 @@ struct SamplingParams {
 
 // The most alternatives `logprobs` may ask for (OpenAI's and vLLM's default cap).
 inline constexpr int32_t kMaxLogprobs = 20;
+// Bounds on what one request may carry, so that its stop checks and logit
+// changes cost a bounded amount per step whatever a client sends.
+inline constexpr size_t kMaxStopStrings = 64;
+inline constexpr size_t kMaxStopStringBytes = 1024;
+inline constexpr size_t kMaxStopTokenIds = 1024;
+inline constexpr size_t kMaxLogitBiasEntries = 1024;
 
 // OK, or InvalidArgument naming the offending parameter as the API spells it,
 // e.g. "top_p must be in (0, 1], got 1.5". NaN is refused everywhere.

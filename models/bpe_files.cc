@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "models/bounded_json.h"
 #include "nlohmann/json.hpp"
 
 namespace fox {
@@ -14,11 +15,7 @@ using nlohmann::json;
 absl::StatusOr<json> ParseJsonFile(const std::string& path) {
   absl::StatusOr<std::string> text = ReadTextFile(path);
   if (!text.ok()) return text.status();
-  json parsed = json::parse(*text, /*cb=*/nullptr, /*allow_exceptions=*/false);
-  if (parsed.is_discarded()) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": not valid JSON"));
-  }
-  return parsed;
+  return ParseBoundedJson(*text, path);
 }
 
 absl::Status ReadVocabObject(const json& vocab, const std::string& where, BpeVocabulary* out) {
@@ -30,7 +27,7 @@ absl::Status ReadVocabObject(const json& vocab, const std::string& where, BpeVoc
   for (const auto& [spelling, id] : vocab.items()) {
     if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX) {
       return absl::InvalidArgumentError(absl::StrCat(where, ": token '", spelling, "' has id ",
-                                                     id.dump(),
+                                                     DescribeJsonValue(id),
                                                      ", expected an integer in [0, 2^31)"));
     }
     out->tokens.emplace_back(spelling, id.get<int32_t>());
@@ -99,7 +96,7 @@ absl::StatusOr<BpeVocabulary> ReadTokenizerJson(const std::string& path) {
   }
   const json& model = root["model"];
   if (model.contains("type") && model["type"] != "BPE") {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": model type ", model["type"].dump(),
+    return absl::InvalidArgumentError(absl::StrCat(path, ": model type ", DescribeJsonValue(model["type"]),
                                                    " is not supported (expected \"BPE\")"));
   }
   BpeVocabulary vocabulary;
@@ -130,7 +127,7 @@ absl::StatusOr<BpeVocabulary> ReadTokenizerJson(const std::string& path) {
     }
     if (!ok) {
       return absl::InvalidArgumentError(
-          absl::StrCat(path, ": model.merges[", i, "] is ", entry.dump(),
+          absl::StrCat(path, ": model.merges[", i, "] is ", DescribeJsonValue(entry),
                        ", expected \"left right\" or [\"left\", \"right\"]"));
     }
     vocabulary.merges.push_back(std::move(merge));
@@ -143,7 +140,7 @@ absl::StatusOr<BpeVocabulary> ReadTokenizerJson(const std::string& path) {
       if (!added.is_object() || !added.contains("id") || !added["id"].is_number_integer() ||
           !added.contains("content") || !added["content"].is_string()) {
         return absl::InvalidArgumentError(
-            absl::StrCat(path, ": malformed added_tokens entry ", added.dump()));
+            absl::StrCat(path, ": malformed added_tokens entry ", DescribeJsonValue(added)));
       }
       const int32_t id = added["id"].get<int32_t>();
       vocabulary.tokens.emplace_back(added["content"].get<std::string>(), id);

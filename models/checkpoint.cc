@@ -15,6 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "models/bounded_json.h"
 #include "models/safetensors.h"
 #include "nlohmann/json.hpp"
 
@@ -197,8 +198,10 @@ absl::StatusOr<Tensor> Materialize(const SafetensorsTensor& src, const std::vect
 void SettleQkNormSharing(const std::string& config_text, const TensorFiles& files,
                          FoxConfig* config) {
   if (!config->qk_norm) return;
-  const nlohmann::json root =
-      nlohmann::json::parse(config_text, nullptr, /*allow_exceptions=*/false);
+  // The text parsed once already (ParseFoxConfig), within the same limits.
+  const absl::StatusOr<nlohmann::json> parsed = ParseBoundedJson(config_text, "config.json");
+  if (!parsed.ok()) return;
+  const nlohmann::json& root = *parsed;
   if (root.is_object() && root.contains("qk_norm_share_param_across_head") &&
       !root["qk_norm_share_param_across_head"].is_null()) {
     return;

@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "models/bounded_json.h"
 #include "nlohmann/json.hpp"
 
 namespace fox {
@@ -42,11 +43,11 @@ class FieldReader {
     const json* v = Get(field);
     if (v == nullptr) return Error(field, "is required");
     if (!v->is_number_integer()) {
-      return Error(field, absl::StrCat("must be an integer, got ", v->dump()));
+      return Error(field, absl::StrCat("must be an integer, got ", DescribeJsonValue(*v)));
     }
     const int64_t n = v->get<int64_t>();
     if (v->is_number_unsigned() && v->get<uint64_t>() > static_cast<uint64_t>(max)) {
-      return Error(field, absl::StrCat("is implausibly large: ", v->dump()));
+      return Error(field, absl::StrCat("is implausibly large: ", DescribeJsonValue(*v)));
     }
     if (n <= 0) return Error(field, absl::StrCat("must be positive, got ", n));
     if (n > max) return Error(field, absl::StrCat("is implausibly large: ", n));
@@ -62,13 +63,13 @@ class FieldReader {
       return absl::OkStatus();
     }
     if (!v->is_number_integer()) {
-      return Error(field, absl::StrCat("must be an integer or null, got ", v->dump()));
+      return Error(field, absl::StrCat("must be an integer or null, got ", DescribeJsonValue(*v)));
     }
     const int64_t id = v->get<int64_t>();
     if (id < 0 || id >= vocab_size ||
         (v->is_number_unsigned() && v->get<uint64_t>() >= static_cast<uint64_t>(vocab_size))) {
       return Error(
-          field, absl::StrCat("is ", v->dump(), ", outside the vocabulary [0, ", vocab_size, ")"));
+          field, absl::StrCat("is ", DescribeJsonValue(*v), ", outside the vocabulary [0, ", vocab_size, ")"));
     }
     *out = static_cast<int>(id);
     return absl::OkStatus();
@@ -81,7 +82,7 @@ class FieldReader {
       return absl::OkStatus();
     }
     if (!v->is_boolean()) {
-      return Error(field, absl::StrCat("must be true or false, got ", v->dump()));
+      return Error(field, absl::StrCat("must be true or false, got ", DescribeJsonValue(*v)));
     }
     *out = v->get<bool>();
     return absl::OkStatus();
@@ -93,7 +94,7 @@ class FieldReader {
       *out = fallback;
       return absl::OkStatus();
     }
-    if (!v->is_number()) return Error(field, absl::StrCat("must be a number, got ", v->dump()));
+    if (!v->is_number()) return Error(field, absl::StrCat("must be a number, got ", DescribeJsonValue(*v)));
     *out = v->get<double>();
     return absl::OkStatus();
   }
@@ -107,7 +108,7 @@ class FieldReader {
     if (*it == required) return absl::OkStatus();
     return Error(
         field,
-        absl::StrCat("is ", it->dump(), "; a FoX model needs ", required.dump(),
+        absl::StrCat("is ", DescribeJsonValue(*it), "; a FoX model needs ", required.dump(),
                      " (other values belong to the authors' baselines and change the math)"));
   }
 
@@ -115,7 +116,7 @@ class FieldReader {
   absl::Status RequireNull(const std::string& field, const std::string& why) const {
     const json* v = Get(field);
     if (v == nullptr) return absl::OkStatus();
-    return Error(field, absl::StrCat("is ", v->dump(), "; a FoX model needs null (", why, ")"));
+    return Error(field, absl::StrCat("is ", DescribeJsonValue(*v), "; a FoX model needs null (", why, ")"));
   }
 
  private:
@@ -162,12 +163,9 @@ int64_t FoxConfig::NumParameters() const {
 }
 
 absl::StatusOr<FoxConfig> ParseFoxConfig(const std::string& json_text, const std::string& source) {
-  json root;
-  try {
-    root = json::parse(json_text);
-  } catch (const json::parse_error& e) {
-    return absl::InvalidArgumentError(absl::StrCat(source, ": malformed JSON: ", e.what()));
-  }
+  absl::StatusOr<json> parsed = ParseBoundedJson(json_text, source);
+  if (!parsed.ok()) return parsed.status();
+  const json& root = *parsed;
   if (!root.is_object()) {
     return absl::InvalidArgumentError(absl::StrCat(source, ": expected a JSON object"));
   }
@@ -175,7 +173,7 @@ absl::StatusOr<FoxConfig> ParseFoxConfig(const std::string& json_text, const std
 
   const json* model_type = r.Get("model_type");
   if (model_type == nullptr || *model_type != "forgetting_transformer-project_fox") {
-    return r.Error("model_type", absl::StrCat("is ", model_type ? model_type->dump() : "missing",
+    return r.Error("model_type", absl::StrCat("is ", model_type ? DescribeJsonValue(*model_type) : "missing",
                                               "; expected \"forgetting_transformer-project_fox\""));
   }
   // Fields that change the math: only FoX's values are served.

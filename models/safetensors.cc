@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "models/bounded_json.h"
 #include "nlohmann/json.hpp"
 
 namespace fox {
@@ -47,11 +48,26 @@ absl::StatusOr<json> ParseJsonObject(std::string_view text, const std::string& p
     }
     return true;
   };
+  // Tensor entries are {"dtype", "shape": [...], "data_offsets": [...]}
+  // under the top-level object: nothing needs more than a few levels.
+  constexpr int kMaxDepth = 8;
+  struct TooDeep {};
+  auto bounded = [&](int depth, json::parse_event_t event, json& parsed) {
+    // `depth` counts the containers already open around this one.
+    if ((event == json::parse_event_t::object_start ||
+         event == json::parse_event_t::array_start) &&
+        depth >= kMaxDepth) {
+      throw TooDeep{};
+    }
+    return on_event(depth, event, parsed);
+  };
   json root;
   try {
-    root = json::parse(text.begin(), text.end(), on_event);
+    root = json::parse(text.begin(), text.end(), bounded);
   } catch (const json::exception& e) {
     return Invalid(path, absl::StrCat("malformed JSON: ", e.what()));
+  } catch (const TooDeep&) {
+    return Invalid(path, absl::StrCat("the header nests deeper than ", kMaxDepth, " levels"));
   }
   if (!duplicate.empty()) return Invalid(path, absl::StrCat("duplicate key '", duplicate, "'"));
   if (!root.is_object()) return Invalid(path, "not a JSON object");
@@ -94,7 +110,7 @@ absl::Status ParseEntry(const std::string& path, const std::string& name, const 
   int64_t num_bytes = element_size;
   for (const json& dim : *shape) {
     std::optional<int64_t> n = NonNegativeInt(dim);
-    if (!n) return TensorError(path, name, absl::StrCat("bad dimension ", dim.dump(), " in shape"));
+    if (!n) return TensorError(path, name, absl::StrCat("bad dimension ", DescribeJsonValue(dim), " in shape"));
     out->shape.push_back(*n);
     if (__builtin_mul_overflow(num_bytes, *n, &num_bytes)) {
       return TensorError(path, name, "shape is too large");
@@ -103,7 +119,7 @@ absl::Status ParseEntry(const std::string& path, const std::string& name, const 
   std::optional<int64_t> begin = NonNegativeInt((*offsets)[0]);
   std::optional<int64_t> end = NonNegativeInt((*offsets)[1]);
   if (!begin || !end || *begin > *end) {
-    return TensorError(path, name, absl::StrCat("bad data_offsets ", offsets->dump()));
+    return TensorError(path, name, absl::StrCat("bad data_offsets ", DescribeJsonValue(*offsets)));
   }
   if (*end > data_size) {
     return TensorError(path, name,
@@ -245,7 +261,7 @@ absl::StatusOr<SafetensorsIndex> ParseSafetensorsIndex(const std::string& json_t
     if (!meta->is_object()) return Invalid(source, "'metadata' is not an object");
     if (auto total = meta->find("total_size"); total != meta->end()) {
       std::optional<int64_t> n = NonNegativeInt(*total);
-      if (!n) return Invalid(source, absl::StrCat("bad metadata.total_size ", total->dump()));
+      if (!n) return Invalid(source, absl::StrCat("bad metadata.total_size ", DescribeJsonValue(*total)));
       index.total_size = *n;
     }
   }

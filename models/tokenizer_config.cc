@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "models/bounded_json.h"
 #include "models/bpe_files.h"
 #include "nlohmann/json.hpp"
 
@@ -25,7 +26,7 @@ absl::Status ReadTokenName(const json& config, const char* key, const std::strin
     *name = value["content"].get<std::string>();
   } else {
     return absl::InvalidArgumentError(
-        absl::StrCat(path, ": ", key, " is ", value.dump(), ", expected a token string"));
+        absl::StrCat(path, ": ", key, " is ", DescribeJsonValue(value), ", expected a token string"));
   }
   return absl::OkStatus();
 }
@@ -37,8 +38,10 @@ absl::StatusOr<TokenizerConfig> ReadTokenizerConfig(const std::string& path) {
   if (!std::filesystem::exists(path)) return result;
   absl::StatusOr<std::string> text = ReadTextFile(path);
   if (!text.ok()) return text.status();
-  const json config = json::parse(*text, nullptr, /*allow_exceptions=*/false);
-  if (config.is_discarded() || !config.is_object()) {
+  absl::StatusOr<json> parsed = ParseBoundedJson(*text, path);
+  if (!parsed.ok()) return parsed.status();
+  const json& config = *parsed;
+  if (!config.is_object()) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": not a JSON object"));
   }
 
@@ -48,7 +51,7 @@ absl::StatusOr<TokenizerConfig> ReadTokenizerConfig(const std::string& path) {
       result.json_escaped = true;
     } else if (name != "GPT2Tokenizer" && name != "GPT2TokenizerFast") {
       return absl::InvalidArgumentError(absl::StrCat(
-          path, ": tokenizer_class ", name.dump(),
+          path, ": tokenizer_class ", DescribeJsonValue(name),
           " is not supported; foxserve runs JSONGPT2Tokenizer (the released FoX checkpoints) "
           "and GPT-2 byte-level BPE (GPT2Tokenizer, GPT2TokenizerFast)"));
     }

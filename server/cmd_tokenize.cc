@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "models/bounded_json.h"
 #include "models/tokenizer.h"
 #include "nlohmann/json.hpp"
 #include "server/cli_flags.h"
@@ -21,8 +22,10 @@ namespace fox {
 namespace {
 
 absl::StatusOr<std::vector<int32_t>> ParseIds(const std::string& text) {
-  const nlohmann::json parsed = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (parsed.is_discarded() || !parsed.is_array()) {
+  const absl::StatusOr<nlohmann::json> bounded = ParseBoundedJson(text, "--decode's input");
+  if (!bounded.ok()) return bounded.status();
+  const nlohmann::json& parsed = *bounded;
+  if (!parsed.is_array()) {
     return absl::InvalidArgumentError("--decode expects a JSON array of token ids on stdin");
   }
   std::vector<int32_t> ids;
@@ -32,7 +35,7 @@ absl::StatusOr<std::vector<int32_t>> ParseIds(const std::string& text) {
     if (!id.is_number_integer() || id.get<int64_t>() < 0 ||
         id.get<int64_t>() > std::numeric_limits<int32_t>::max()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("element ", i, " is ", id.dump(), ", expected a token id"));
+          absl::StrCat("element ", i, " is ", DescribeJsonValue(id), ", expected a token id"));
     }
     ids.push_back(id.get<int32_t>());
   }

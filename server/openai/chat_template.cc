@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "models/bounded_json.h"
 #include "nlohmann/json.hpp"
 #include "server/openai/api_error.h"
 
@@ -30,9 +31,11 @@ absl::StatusOr<ChatTemplate> ChatTemplate::Load(const std::string& path) {
   if (!in) return absl::NotFoundError(absl::StrCat("--chat-template: cannot read ", path));
   std::stringstream text;
   text << in.rdbuf();
-  const nlohmann::json json =
-      nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded() || !json.is_object()) {
+  const absl::StatusOr<nlohmann::json> parsed =
+      ParseBoundedJson(text.str(), absl::StrCat("--chat-template ", path));
+  if (!parsed.ok()) return parsed.status();
+  const nlohmann::json& json = *parsed;
+  if (!json.is_object()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--chat-template ", path, ": not a JSON object (see the README's format)"));
   }

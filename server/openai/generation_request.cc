@@ -5,8 +5,10 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "models/bounded_json.h"
 #include "server/openai/api_error.h"
 #include "server/openai/json_fields.h"
+#include "server/openai/request_fields.h"
 
 namespace fox {
 namespace {
@@ -15,6 +17,21 @@ using nlohmann::json;
 
 // vLLM's bounds for n, beyond which a request is surely a mistake.
 constexpr int64_t kMaxChoices = 128;
+// Prompts in one completions batch, and engine requests per call (prompts x
+// n): each is a stream on the connection and a slot in the engine's queue.
+constexpr size_t kMaxPrompts = 256;
+constexpr int64_t kMaxRequestsPerCall = 256;
+// Messages in one chat request (OpenAI's own limit).
+constexpr size_t kMaxMessages = 2048;
+
+// A client's double as a float; beyond float's range it becomes an infinity
+// (which validation then refuses), never an out-of-range conversion.
+float ToFloat(double x) {
+  constexpr double kMax = std::numeric_limits<float>::max();
+  if (x > kMax) return std::numeric_limits<float>::infinity();
+  if (x < -kMax) return -std::numeric_limits<float>::infinity();
+  return static_cast<float>(x);
+}
 
 absl::StatusOr<std::vector<int32_t>> TokenIds(const json& list, const ServingContext& context,
                                               absl::string_view where) {
@@ -22,12 +39,12 @@ absl::StatusOr<std::vector<int32_t>> TokenIds(const json& list, const ServingCon
   ids.reserve(list.size());
   const int vocab_size = context.model_config().vocab_size;
   for (size_t i = 0; i < list.size(); ++i) {
-    const json& id = list[i];
-    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() >= vocab_size) {
+    const std::optional<int64_t> id = IntegerIn(list[i], 0, vocab_size - 1);
+    if (!id.has_value()) {
       return InvalidParam("prompt", absl::StrCat(where, "[", i, "] must be a token id in [0, ",
-                                                 vocab_size, "), got ", Describe(id)));
+                                                 vocab_size, "), got ", Describe(list[i])));
     }
-    ids.push_back(static_cast<int32_t>(id.get<int64_t>()));
+    ids.push_back(static_cast<int32_t>(*id));
   }
   if (ids.empty()) return InvalidParam("prompt", absl::StrCat(where, " is empty"));
   return ids;
@@ -44,13 +61,13 @@ absl::Status AddTextPrompt(const std::string& text, bool add_bos, absl::string_v
 }
 
 // prompt: "text" | ["text", ...] | [id, ...] | [[id, ...], ...]
-absl::Status ParsePrompts(const json& body, const ServingContext& context,
+absl::Status ParsePrompts(const json& body, bool add_bos, const ServingContext& context,
                           GenerationRequest& request) {
   const auto it = body.find("prompt");
   if (it == body.end() || it->is_null()) return InvalidParam("prompt", "prompt is required");
   const json& prompt = *it;
   if (prompt.is_string())
-    return AddTextPrompt(prompt.get<std::string>(), true, "prompt", context, request);
+    return AddTextPrompt(prompt.get<std::string>(), add_bos, "prompt", context, request);
   if (!prompt.is_array()) {
     return InvalidParam("prompt", absl::StrCat("prompt must be a string, a list of strings or ",
                                                "a list of token ids, got ", Describe(prompt)));
@@ -63,11 +80,15 @@ absl::Status ParsePrompts(const json& body, const ServingContext& context,
     request.prompt_texts.emplace_back();  // decoded on demand, for echo
     return absl::OkStatus();
   }
+  if (prompt.size() > kMaxPrompts) {
+    return InvalidParam("prompt", absl::StrCat("prompt may hold at most ", kMaxPrompts,
+                                               " prompts, got ", prompt.size()));
+  }
   for (size_t i = 0; i < prompt.size(); ++i) {
     const std::string where = absl::StrCat("prompt[", i, "]");
     if (prompt[i].is_string()) {
       if (absl::Status s =
-              AddTextPrompt(prompt[i].get<std::string>(), true, where, context, request);
+              AddTextPrompt(prompt[i].get<std::string>(), add_bos, where, context, request);
           !s.ok()) {
         return s;
       }
@@ -93,6 +114,10 @@ void ParseStop(JsonFields& fields, SamplingParams& params) {
     return;
   }
   if (stop->is_array()) {
+    if (stop->size() > kMaxStopStrings) {
+      return fields.Fail("stop", absl::StrCat("stop may hold at most ", kMaxStopStrings,
+                                              " strings, got ", stop->size()));
+    }
     for (const json& s : *stop) {
       if (!s.is_string()) return fields.Fail("stop", "stop must be a string or a list of strings");
       params.stop.push_back(s.get<std::string>());
@@ -108,13 +133,18 @@ void ParseTokenIdList(JsonFields& fields, absl::string_view name, std::vector<in
   if (list == nullptr) return;
   if (!list->is_array())
     return fields.Fail(name, absl::StrCat(name, " must be a list of token ids"));
-  for (const json& id : *list) {
-    if (!id.is_number_integer() || id.get<int64_t>() < std::numeric_limits<int32_t>::min() ||
-        id.get<int64_t>() > std::numeric_limits<int32_t>::max()) {
+  if (list->size() > kMaxStopTokenIds) {
+    return fields.Fail(name, absl::StrCat(name, " may hold at most ", kMaxStopTokenIds,
+                                          " ids, got ", list->size()));
+  }
+  for (const json& value : *list) {
+    const std::optional<int64_t> id = IntegerIn(value, std::numeric_limits<int32_t>::min(),
+                                                std::numeric_limits<int32_t>::max());
+    if (!id.has_value()) {
       return fields.Fail(name,
-                         absl::StrCat(name, " must be a list of token ids, got ", Describe(id)));
+                         absl::StrCat(name, " must be a list of token ids, got ", Describe(value)));
     }
-    out.push_back(static_cast<int32_t>(id.get<int64_t>()));
+    out.push_back(static_cast<int32_t>(*id));
   }
 }
 
@@ -124,17 +154,21 @@ void ParseLogitBias(JsonFields& fields, SamplingParams& params) {
   if (bias == nullptr) return;
   if (!bias->is_object())
     return fields.Fail("logit_bias", "logit_bias must be an object mapping token ids to biases");
+  if (bias->size() > kMaxLogitBiasEntries) {
+    return fields.Fail("logit_bias", absl::StrCat("logit_bias may hold at most ",
+                                                  kMaxLogitBiasEntries, " entries, got ",
+                                                  bias->size()));
+  }
   for (const auto& [key, value] : bias->items()) {
     int32_t id;
     if (!absl::SimpleAtoi(key, &id)) {
-      return fields.Fail("logit_bias",
-                         absl::StrCat("logit_bias keys must be token ids, got \"", key, "\""));
+      return fields.Fail("logit_bias", "logit_bias keys must be token ids (decimal strings)");
     }
     if (!value.is_number()) {
-      return fields.Fail("logit_bias", absl::StrCat("logit_bias[\"", key,
+      return fields.Fail("logit_bias", absl::StrCat("logit_bias[\"", id,
                                                     "\"] must be a number, got ", Describe(value)));
     }
-    params.logit_bias.emplace_back(id, value.get<float>());
+    params.logit_bias.emplace_back(id, ToFloat(value.get<double>()));
   }
 }
 
@@ -143,7 +177,8 @@ absl::Status ParseCommon(const ServingContext& context, JsonFields& fields,
                          GenerationRequest& request) {
   if (std::optional<std::string> model = fields.String("model")) {
     if (*model != context.model_name()) {
-      return WithParam(absl::NotFoundError(absl::StrCat("The model `", *model,
+      const std::string shown = model->size() <= 64 ? *model : model->substr(0, 61) + "...";
+      return WithParam(absl::NotFoundError(absl::StrCat("The model `", shown,
                                                         "` does not exist; this server serves `",
                                                         context.model_name(), "`")),
                        "model");
@@ -152,7 +187,7 @@ absl::Status ParseCommon(const ServingContext& context, JsonFields& fields,
   request.model = context.model_name();
   SamplingParams& params = request.params;
   auto set_float = [&](absl::string_view name, float& target) {
-    if (std::optional<double> x = fields.Number(name)) target = static_cast<float>(*x);
+    if (std::optional<double> x = fields.Number(name)) target = ToFloat(*x);
   };
   set_float("temperature", params.temperature);
   set_float("top_p", params.top_p);
@@ -160,16 +195,12 @@ absl::Status ParseCommon(const ServingContext& context, JsonFields& fields,
   set_float("presence_penalty", params.presence_penalty);
   set_float("frequency_penalty", params.frequency_penalty);
   set_float("repetition_penalty", params.repetition_penalty);
-  if (std::optional<int64_t> k = fields.Integer("top_k")) {
-    if (*k < -1 || *k > std::numeric_limits<int32_t>::max()) {
-      fields.Fail("top_k", absl::StrCat("top_k must be -1 or 0 (off) or at least 1, got ", *k));
-    } else {
-      params.top_k = static_cast<int32_t>(*k);
-    }
+  // top_k: -1 or 0 is off.
+  if (std::optional<int64_t> k = fields.Integer("top_k", -1, std::numeric_limits<int32_t>::max())) {
+    params.top_k = static_cast<int32_t>(*k);
   }
-  if (std::optional<int64_t> seed = fields.Integer("seed"))
-    params.seed = static_cast<uint64_t>(*seed);
-  if (std::optional<int64_t> m = fields.Integer("min_tokens")) params.min_tokens = *m;
+  if (std::optional<uint64_t> seed = fields.Seed("seed")) params.seed = *seed;
+  if (std::optional<int64_t> m = fields.Integer("min_tokens", 0)) params.min_tokens = *m;
   if (std::optional<bool> b = fields.Bool("ignore_eos")) params.ignore_eos = *b;
   if (std::optional<bool> b = fields.Bool("include_stop_str_in_output")) {
     params.include_stop_str_in_output = *b;
@@ -177,14 +208,10 @@ absl::Status ParseCommon(const ServingContext& context, JsonFields& fields,
   ParseStop(fields, params);
   ParseTokenIdList(fields, "stop_token_ids", params.stop_token_ids);
   ParseLogitBias(fields, params);
-  if (std::optional<int64_t> n = fields.Integer("n")) {
-    if (*n < 1 || *n > kMaxChoices) {
-      fields.Fail("n", absl::StrCat("n must be in [1, ", kMaxChoices, "], got ", *n));
-    } else {
-      request.n = static_cast<int32_t>(*n);
-    }
+  if (std::optional<int64_t> n = fields.Integer("n", 1, kMaxChoices)) {
+    request.n = static_cast<int32_t>(*n);
   }
-  if (std::optional<int64_t> best_of = fields.Integer("best_of");
+  if (std::optional<int64_t> best_of = fields.Integer("best_of", 1, kMaxChoices);
       best_of && *best_of != request.n) {
     fields.Fail("best_of", "best_of other than n is not supported");
   }
@@ -199,100 +226,26 @@ absl::Status ParseCommon(const ServingContext& context, JsonFields& fields,
         fields.Fail("stream_options",
                     absl::StrCat("stream_options.", option_fields.status().message()));
       }
+      if (option_fields.Bool("continuous_usage_stats").value_or(false)) {
+        fields.Fail("stream_options",
+                    "stream_options.continuous_usage_stats is not supported by this server");
+      }
       if (!request.stream) fields.Fail("stream_options", "stream_options needs stream set to true");
     }
   }
   return fields.status();
 }
 
-// max_tokens default: 16 for completions (OpenAI's); for chat, what is left
-// of the context (vLLM's). Checked against max_model_len by the engine.
-absl::Status ParseMaxTokens(JsonFields& fields, const ServingContext& context,
-                            GenerationRequest& request, absl::string_view name) {
-  if (std::optional<int64_t> m = fields.Integer(name)) {
-    request.params.max_tokens = *m;
-    if (*m < 1) return InvalidParam(name, absl::StrCat(name, " must be at least 1, got ", *m));
-  } else if (request.api == GenerationRequest::Api::kChat) {
-    size_t longest = 0;
-    for (const auto& p : request.prompts) longest = std::max(longest, p.size());
-    request.params.max_tokens =
-        std::max<int64_t>(1, context.max_model_len() - static_cast<int64_t>(longest));
-  }
-  return fields.status();
-}
-
-absl::Status Finish(GenerationRequest& request, const ServingContext& context) {
-  absl::Status status = ValidateSamplingParams(request.params, context.model_config().vocab_size);
-  if (!status.ok()) {
-    // The engine's messages begin with the parameter's name.
-    const absl::string_view message = status.message();
-    return WithParam(status, message.substr(0, message.find(' ')));
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace
-
-absl::StatusOr<json> ParseJsonObject(const std::string& body) {
-  json parsed;
-  try {
-    parsed = json::parse(body);
-  } catch (const json::parse_error& e) {
-    // e.what() reads "[json.exception.parse_error.101] parse error at line 1, column 9: ...".
-    std::string what = e.what();
-    const size_t start = what.find("] ");
-    if (start != std::string::npos) what = what.substr(start + 2);
-    return absl::InvalidArgumentError(absl::StrCat("the request body is not valid JSON: ", what));
-  }
-  if (!parsed.is_object()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the request body must be a JSON object, got ", Describe(parsed)));
-  }
-  return parsed;
-}
-
-absl::StatusOr<GenerationRequest> ParseCompletionRequest(const std::string& body,
-                                                         const ServingContext& context) {
-  absl::StatusOr<json> parsed = ParseJsonObject(body);
-  if (!parsed.ok()) return parsed.status();
-  GenerationRequest request;
-  request.api = GenerationRequest::Api::kCompletion;
-  JsonFields fields(*parsed);
-  if (absl::Status s = ParseCommon(context, fields, request); !s.ok()) return s;
-  if (absl::Status s = ParsePrompts(*parsed, context, request); !s.ok()) return s;
-  if (std::optional<bool> e = fields.Bool("echo")) request.echo = *e;
-  if (std::optional<int64_t> lp = fields.Integer("logprobs")) {
-    if (*lp < 0 || *lp > kMaxLogprobs) {
-      fields.Fail("logprobs",
-                  absl::StrCat("logprobs must be in [0, ", kMaxLogprobs, "], got ", *lp));
-    } else {
-      request.params.logprobs = static_cast<int32_t>(*lp);
-    }
-  }
-  if (request.echo && request.params.logprobs.has_value()) {
-    fields.Fail("echo",
-                "echo together with logprobs is not supported (prompt logprobs are not computed)");
-  }
-  if (fields.Find("suffix") != nullptr) fields.Fail("suffix", "suffix is not supported");
-  if (absl::Status s = ParseMaxTokens(fields, context, request, "max_tokens"); !s.ok()) return s;
-  if (absl::Status s = Finish(request, context); !s.ok()) return s;
-  return request;
-}
-
-absl::StatusOr<GenerationRequest> ParseChatRequest(const std::string& body,
-                                                   const ServingContext& context,
-                                                   const ChatTemplate& chat_template) {
-  absl::StatusOr<json> parsed = ParseJsonObject(body);
-  if (!parsed.ok()) return parsed.status();
-  GenerationRequest request;
-  request.api = GenerationRequest::Api::kChat;
-  JsonFields fields(*parsed);
-  if (absl::Status s = ParseCommon(context, fields, request); !s.ok()) return s;
-
+// messages: [{"role": ..., "content": "text" | [{"type": "text", "text": ...}]}]
+absl::StatusOr<std::vector<ChatMessage>> ParseMessages(JsonFields& fields) {
   const json* messages = fields.Find("messages");
   if (messages == nullptr) return InvalidParam("messages", "messages is required");
   if (!messages->is_array() || messages->empty()) {
     return InvalidParam("messages", "messages must be a non-empty list of {role, content} objects");
+  }
+  if (messages->size() > kMaxMessages) {
+    return InvalidParam("messages", absl::StrCat("messages may hold at most ", kMaxMessages,
+                                                 " messages, got ", messages->size()));
   }
   std::vector<ChatMessage> chat;
   for (size_t i = 0; i < messages->size(); ++i) {
@@ -312,8 +265,8 @@ absl::StatusOr<GenerationRequest> ParseChatRequest(const std::string& body,
       message.content = content->get<std::string>();
     } else if (content->is_array()) {
       for (const json& part : *content) {  // [{"type": "text", "text": "..."}]
-        if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") ||
-            !part["text"].is_string()) {
+        if (!part.is_object() || !part.contains("type") || part["type"] != "text" ||
+            !part.contains("text") || !part["text"].is_string()) {
           return InvalidParam("messages", absl::StrCat(where, ".content parts must be ",
                                                        "{\"type\": \"text\", \"text\": ...}; ",
                                                        "this model reads text only"));
@@ -326,12 +279,127 @@ absl::StatusOr<GenerationRequest> ParseChatRequest(const std::string& body,
     }
     chat.push_back(std::move(message));
   }
+  return chat;
+}
+
+// max_tokens default: 16 for completions (OpenAI's); for chat, what is left
+// of the context (vLLM's). Checked against max_model_len by the engine.
+void ParseMaxTokens(JsonFields& fields, const ServingContext& context, absl::string_view name,
+                    GenerationRequest& request) {
+  if (fields.Find(name) != nullptr) {
+    if (std::optional<int64_t> m = fields.Integer(name, 1)) request.params.max_tokens = *m;
+  } else if (request.api == GenerationRequest::Api::kChat) {
+    size_t longest = 0;
+    for (const auto& p : request.prompts) longest = std::max(longest, p.size());
+    request.params.max_tokens =
+        std::max<int64_t>(1, context.max_model_len() - static_cast<int64_t>(longest));
+  }
+}
+
+// vLLM's truncate_prompt_tokens: keep each prompt's last k tokens (-1: as
+// many as max_model_len allows).
+void TruncatePrompts(JsonFields& fields, const ServingContext& context,
+                     GenerationRequest& request) {
+  const std::optional<int64_t> k = fields.Integer("truncate_prompt_tokens", -1);
+  if (!k.has_value()) return;
+  if (*k == 0) return fields.Fail("truncate_prompt_tokens", "truncate_prompt_tokens must be -1 or at least 1");
+  const int64_t keep = *k == -1 ? context.max_model_len() : *k;
+  for (std::vector<int32_t>& prompt : request.prompts) {
+    if (static_cast<int64_t>(prompt.size()) > keep) {
+      prompt.erase(prompt.begin(), prompt.end() - keep);
+    }
+  }
+}
+
+// The last checks once every field is read: max_tokens, the size of the
+// whole call, and the engine's own validation of the sampling parameters.
+absl::StatusOr<GenerationRequest> Finish(JsonFields& fields, const ServingContext& context,
+                                         absl::string_view max_tokens_name,
+                                         GenerationRequest& request) {
+  TruncatePrompts(fields, context, request);
+  ParseMaxTokens(fields, context, max_tokens_name, request);
+  if (std::optional<std::string> id = fields.String("request_id")) {
+    request.client_request_id = std::move(*id);
+  }
+  if (!fields.status().ok()) return fields.status();
+  const int64_t num_requests = static_cast<int64_t>(request.prompts.size()) * request.n;
+  if (num_requests > kMaxRequestsPerCall) {
+    return InvalidParam("n", absl::StrCat("prompts x n may be at most ", kMaxRequestsPerCall,
+                                          " per request, got ", request.prompts.size(), " x ",
+                                          request.n));
+  }
+  absl::Status status = ValidateSamplingParams(request.params, context.model_config().vocab_size);
+  if (!status.ok()) {
+    // The engine's messages begin with the parameter's name.
+    const absl::string_view message = status.message();
+    return WithParam(status, message.substr(0, message.find(' ')));
+  }
+  return std::move(request);
+}
+
+}  // namespace
+
+absl::StatusOr<json> ParseJsonObject(const std::string& body) {
+  absl::StatusOr<json> parsed = ParseBoundedJson(body, "the request body");
+  if (!parsed.ok()) return parsed.status();
+  if (!parsed->is_object()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the request body must be a JSON object, got ", Describe(*parsed)));
+  }
+  return parsed;
+}
+
+absl::StatusOr<GenerationRequest> ParseCompletionRequest(const std::string& body,
+                                                         const ServingContext& context) {
+  absl::StatusOr<json> parsed = ParseJsonObject(body);
+  if (!parsed.ok()) return parsed.status();
+  GenerationRequest request;
+  request.api = GenerationRequest::Api::kCompletion;
+  if (absl::Status s =
+          CheckRequestFields(*parsed, RequestApi::kCompletion, &request.unknown_fields);
+      !s.ok()) {
+    return s;
+  }
+  JsonFields fields(*parsed);
+  if (absl::Status s = ParseCommon(context, fields, request); !s.ok()) return s;
+  const bool add_bos = fields.Bool("add_special_tokens").value_or(true);
+  if (!fields.status().ok()) return fields.status();
+  if (absl::Status s = ParsePrompts(*parsed, add_bos, context, request); !s.ok()) return s;
+  if (std::optional<bool> e = fields.Bool("echo")) request.echo = *e;
+  if (std::optional<int64_t> lp = fields.Integer("logprobs", 0, kMaxLogprobs)) {
+    request.params.logprobs = static_cast<int32_t>(*lp);
+  }
+  if (request.echo && request.params.logprobs.has_value()) {
+    fields.Fail("echo",
+                "echo together with logprobs is not supported (prompt logprobs are not computed)");
+  }
+  return Finish(fields, context, "max_tokens", request);
+}
+
+absl::StatusOr<GenerationRequest> ParseChatRequest(const std::string& body,
+                                                   const ServingContext& context,
+                                                   const ChatTemplate& chat_template) {
+  absl::StatusOr<json> parsed = ParseJsonObject(body);
+  if (!parsed.ok()) return parsed.status();
+  GenerationRequest request;
+  request.api = GenerationRequest::Api::kChat;
+  if (absl::Status s = CheckRequestFields(*parsed, RequestApi::kChat, &request.unknown_fields);
+      !s.ok()) {
+    return s;
+  }
+  JsonFields fields(*parsed);
+  if (absl::Status s = ParseCommon(context, fields, request); !s.ok()) return s;
+  absl::StatusOr<std::vector<ChatMessage>> chat = ParseMessages(fields);
+  if (!chat.ok()) return chat.status();
   bool add_generation_prompt = true;
   if (std::optional<bool> g = fields.Bool("add_generation_prompt")) add_generation_prompt = *g;
-  absl::StatusOr<std::string> prompt = chat_template.Render(chat, add_generation_prompt);
+  // vLLM's add_special_tokens for chat: BOS on top of what the template adds.
+  const bool add_bos =
+      chat_template.add_bos || fields.Bool("add_special_tokens").value_or(false);
+  if (!fields.status().ok()) return fields.status();
+  absl::StatusOr<std::string> prompt = chat_template.Render(*chat, add_generation_prompt);
   if (!prompt.ok()) return prompt.status();
-  absl::StatusOr<std::vector<int32_t>> ids =
-      context.tokenizer().Encode(*prompt, chat_template.add_bos);
+  absl::StatusOr<std::vector<int32_t>> ids = context.tokenizer().Encode(*prompt, add_bos);
   if (!ids.ok()) return WithParam(ids.status(), "messages");
   if (ids->empty()) return InvalidParam("messages", "the messages make an empty prompt");
   request.prompts.push_back(std::move(*ids));
@@ -340,21 +408,14 @@ absl::StatusOr<GenerationRequest> ParseChatRequest(const std::string& body,
 
   // logprobs: bool, top_logprobs: 0..20 alternatives.
   const bool logprobs = fields.Bool("logprobs").value_or(false);
-  const std::optional<int64_t> top = fields.Integer("top_logprobs");
-  if (top.has_value()) {
-    if (*top < 0 || *top > kMaxLogprobs) {
-      fields.Fail("top_logprobs",
-                  absl::StrCat("top_logprobs must be in [0, ", kMaxLogprobs, "], got ", *top));
-    } else if (!logprobs) {
-      fields.Fail("top_logprobs", "top_logprobs needs logprobs set to true");
-    }
+  const std::optional<int64_t> top = fields.Integer("top_logprobs", 0, kMaxLogprobs);
+  if (top.has_value() && !logprobs) {
+    fields.Fail("top_logprobs", "top_logprobs needs logprobs set to true");
   }
   if (logprobs) request.params.logprobs = static_cast<int32_t>(top.value_or(0));
   const char* max_name =
       fields.Find("max_completion_tokens") != nullptr ? "max_completion_tokens" : "max_tokens";
-  if (absl::Status s = ParseMaxTokens(fields, context, request, max_name); !s.ok()) return s;
-  if (absl::Status s = Finish(request, context); !s.ok()) return s;
-  return request;
+  return Finish(fields, context, max_name, request);
 }
 
 }  // namespace fox

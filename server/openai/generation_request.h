@@ -29,6 +29,12 @@ struct GenerationRequest {
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
   bool echo = false;           // completions: prompt text before the output
+
+  // The client's own id for the request (vLLM's request_id field; the
+  // X-Request-Id header takes precedence), for logs and the response header.
+  std::string client_request_id;
+  // Fields in neither API's set: ignored, and named in one warning log line.
+  std::vector<std::string> unknown_fields;
 };
 
 // POST /v1/completions. Text prompts are tokenized with a BOS token first;
@@ -40,7 +46,8 @@ absl::StatusOr<GenerationRequest> ParseChatRequest(const std::string& body,
                                                    const ServingContext& context,
                                                    const ChatTemplate& chat_template);
 
-// The body as a JSON object: malformed JSON and invalid UTF-8 are errors
+// The body as a JSON object, nested at most 64 deep (checked while parsing):
+// malformed JSON, invalid UTF-8 and numbers beyond a double are errors
 // naming the position.
 absl::StatusOr<nlohmann::json> ParseJsonObject(const std::string& body);
 

@@ -91,15 +91,14 @@ HttpResponse Detokenize(const HttpRequest& request, const ServingContext& contex
     return Error(InvalidParam("tokens", "tokens must be a list of token ids"));
   }
   std::vector<int32_t> ids;
-  for (const json& id : *tokens) {
-    if (!id.is_number_integer() ||
-        !context.tokenizer().IsKnown(static_cast<int32_t>(id.get<int64_t>())) ||
-        id.get<int64_t>() != static_cast<int32_t>(id.get<int64_t>())) {
+  for (const json& value : *tokens) {
+    const std::optional<int64_t> id = IntegerIn(value, 0, context.tokenizer().vocab_size() - 1);
+    if (!id.has_value() || !context.tokenizer().IsKnown(static_cast<int32_t>(*id))) {
       return Error(InvalidParam(
           "tokens", absl::StrCat("tokens must be token ids in [0, ",
-                                 context.tokenizer().vocab_size(), "), got ", Describe(id))));
+                                 context.tokenizer().vocab_size(), "), got ", Describe(value))));
     }
-    ids.push_back(static_cast<int32_t>(id.get<int64_t>()));
+    ids.push_back(static_cast<int32_t>(*id));
   }
   absl::StatusOr<std::string> text = context.tokenizer().Decode(ids);
   if (!text.ok()) return Error(WithParam(text.status(), "tokens"));

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <limits>
 #include <map>
 #include <memory>
 #include <string>
@@ -574,6 +575,14 @@ TEST(EngineCoreTest, RefusesBadRequestsNamingTheProblem) {
   cases.back().request.params.max_tokens = 11;
   cases.push_back({"empty id", good(), "id"});
   cases.back().request.id.clear();
+  // prompt_len + max_tokens would wrap to a negative int64 and pass a naive
+  // sum check; generation would then run unbounded.
+  cases.push_back({"max_tokens near 2^63", good(), "more than 2^63"});
+  cases.back().request.params.max_tokens = std::numeric_limits<int64_t>::max();
+  cases.push_back({"max_tokens 2^63 - 3", good(), "maximum context length is 100"});
+  cases.back().request.params.max_tokens = std::numeric_limits<int64_t>::max() - 2;
+  cases.push_back({"too many stop token ids", good(), "stop_token_ids may hold at most 1024"});
+  cases.back().request.params.stop_token_ids.assign(1025, 1);
   for (Case& c : cases) {
     SCOPED_TRACE(c.what);
     EXPECT_TRUE(core->Validate(c.request).code() == absl::StatusCode::kInvalidArgument);

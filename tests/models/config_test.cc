@@ -169,6 +169,28 @@ struct BadField {
   bool erase = false;
 };
 
+TEST(FoxConfigTest, HostileJsonIsRefusedWhileParsing) {
+  const std::string deep = "{\"model_type\": " + std::string(100000, '[') +
+                           std::string(100000, ']') + "}";
+  absl::StatusOr<FoxConfig> c = ParseFoxConfig(deep, "config.json");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().message(), "config.json nests arrays and objects deeper than 64 levels");
+  c = ParseFoxConfig(R"({"hidden_size": 1e400})", "config.json");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("config.json is not valid JSON"), std::string::npos)
+      << c.status();
+  // A bad value is described briefly, never dumped whole.
+  nlohmann::json j = ReleasedStyleConfig();
+  j["model_type"] = std::string(5000, 'x');
+  c = ParseFoxConfig(j.dump(), "config.json");
+  ASSERT_FALSE(c.ok());
+  EXPECT_LT(c.status().message().size(), 300u) << c.status();
+  j["model_type"] = nlohmann::json::array({nlohmann::json::array({"llama"})});
+  c = ParseFoxConfig(j.dump(), "config.json");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("is a list"), std::string::npos) << c.status();
+}
+
 TEST(FoxConfigTest, RefusesValuesThatChangeTheMathNamingFieldAndFile) {
   const BadField cases[] = {
       {"model_type", "llama"},

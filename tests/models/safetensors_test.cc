@@ -110,6 +110,11 @@ TEST(SafetensorsTest, MalformedHeader) {
   ExpectRejected(MakeFile(R"({"a":{"dtype":"F32","shape":[1]}})", Floats({1})), "data_offsets");
   ExpectRejected(MakeFile(R"({"__metadata__":{"format":1}})", ""), "__metadata__");
   ExpectRejected(MakeFile(R"({"__metadata__":[]})", ""), "__metadata__");
+  // Nesting is refused while parsing: 100,000 levels cannot reach a
+  // recursive walk.
+  ExpectRejected(MakeFile("{\"a\":" + std::string(100000, '[') + std::string(100000, ']') + "}", ""),
+                 "deeper than 8 levels");
+  ExpectRejected(MakeFile(std::string(100000, '{'), ""), "malformed JSON");
 }
 
 TEST(SafetensorsTest, DuplicateTensorNames) {

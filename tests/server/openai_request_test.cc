@@ -109,7 +109,7 @@ TEST_F(OpenAiRequestTest, PromptsComeAsTextListsAndTokenIds) {
 
 TEST_F(OpenAiRequestTest, EveryBadFieldIsNamed) {
   ExpectRefused(Completion(R"({"prompt": "x", "max_tokens": "ten"})"), "max_tokens", "integer");
-  ExpectRefused(Completion(R"({"prompt": "x", "max_tokens": 0})"), "max_tokens", "at least 1");
+  ExpectRefused(Completion(R"({"prompt": "x", "max_tokens": 0})"), "max_tokens", ">= 1");
   ExpectRefused(Completion(R"({"prompt": "x", "temperature": -1})"), "temperature", ">= 0");
   ExpectRefused(Completion(R"({"prompt": "x", "top_p": 1.5})"), "top_p", "(0, 1]");
   ExpectRefused(Completion(R"({"prompt": "x", "top_k": -2})"), "top_k", "-1");
@@ -148,6 +148,147 @@ TEST_F(OpenAiRequestTest, MalformedBodiesAndUnknownModels) {
   EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(HttpStatusFor(r.status()), 404);
   EXPECT_EQ(ParamOf(r.status()), "model");
+}
+
+// Regressions: each of these once crashed the server, wrapped silently, or
+// answered 500.
+TEST_F(OpenAiRequestTest, HostileBodiesAreRefusedWhileParsing) {
+  // 100,000 nested arrays: refused at the 65th level, without recursing.
+  const std::string deep =
+      "{\"model\": " + std::string(100000, '[') + std::string(100000, ']') + "}";
+  absl::StatusOr<GenerationRequest> r = Completion(deep);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("deeper than 64 levels"), absl::string_view::npos)
+      << r.status();
+  r = Chat(std::string(100000, '{'));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  // A number beyond a double is a 400, not a 500.
+  r = Completion(R"({"prompt": "x", "temperature": 1e400})");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(HttpStatusFor(r.status()), 400) << r.status();
+  // A wrong-typed value is described by its type, never dumped.
+  ExpectRefused(Completion(R"({"prompt": "x", "max_tokens": [["secret-value"]]})"), "max_tokens",
+                "a list");
+  r = Completion(R"({"prompt": "x", "max_tokens": {"k": "secret-value"}})");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message().find("secret-value"), absl::string_view::npos) << r.status();
+  ExpectRefused(Completion(R"({"model": [1, 2], "prompt": "x"})"), "model", "a list");
+}
+
+TEST_F(OpenAiRequestTest, OutOfRangeNumbersAreRefusedNotWrapped) {
+  ExpectRefused(Completion(R"({"prompt": "x", "top_k": 18446744073709551615})"), "top_k",
+                "18446744073709551615");
+  ExpectRefused(Completion(R"({"prompt": "x", "top_k": 4294967296})"), "top_k", "top_k");
+  ExpectRefused(Completion(R"({"prompt": "x", "max_tokens": 1e300})"), "max_tokens", "max_tokens");
+  ExpectRefused(Completion(R"({"prompt": "x", "max_tokens": 2.5})"), "max_tokens", "integer");
+  ExpectRefused(Completion(R"({"prompt": "x", "n": 129})"), "n", "128");
+  ExpectRefused(Completion(R"({"prompt": "x", "logprobs": 18446744073709551615})"), "logprobs",
+                "20");
+  ExpectRefused(Completion(R"({"prompt": "x", "seed": 1e30})"), "seed", "seed");
+  ExpectRefused(Completion(R"({"prompt": [9223372036854775807]})"), "prompt", "token id");
+  // The extremes that are valid stay valid.
+  absl::StatusOr<GenerationRequest> r =
+      Completion(R"({"prompt": "x", "seed": 18446744073709551615, "top_k": -1})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->params.seed, 18446744073709551615u);
+  r = Completion(R"({"prompt": "x", "seed": -1})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  // max_tokens near 2^63 parses; the engine refuses it against
+  // max_model_len without overflowing (engine_core_test).
+  r = Completion(R"({"prompt": "x", "max_tokens": 9223372036854775807})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->params.max_tokens, 9223372036854775807);
+}
+
+TEST_F(OpenAiRequestTest, CountsAndSizesAreBounded) {
+  auto list = [](int count, const std::string& item) {
+    std::string s = "[";
+    for (int i = 0; i < count; ++i) s += (i ? "," : "") + item;
+    return s + "]";
+  };
+  ExpectRefused(Completion(R"({"prompt": "x", "stop": )" + list(65, "\"a\"") + "}"), "stop",
+                "at most 64");
+  ExpectRefused(
+      Completion(R"({"prompt": "x", "stop": [")" + std::string(1025, 'a') + "\"]}"), "stop",
+      "1024 bytes");
+  ExpectRefused(Completion(R"({"prompt": "x", "stop_token_ids": )" + list(1025, "1") + "}"),
+                "stop_token_ids", "at most 1024");
+  std::string bias = "{";
+  for (int i = 0; i < 1025; ++i) bias += (i ? ",\"" : "\"") + std::to_string(i) + "\": 1";
+  ExpectRefused(Completion(R"({"prompt": "x", "logit_bias": )" + bias + "}}"), "logit_bias",
+                "at most 1024");
+  ExpectRefused(Completion(R"({"prompt": )" + list(257, "\"a\"") + "}"), "prompt",
+                "at most 256");
+  ExpectRefused(Completion(R"({"prompt": )" + list(200, "\"a\"") + R"(, "n": 2})"), "n",
+                "at most 256");
+  ExpectRefused(
+      Chat(R"({"messages": )" + list(2049, R"({"role": "user", "content": "x"})") + "}"),
+      "messages", "at most 2048");
+  EXPECT_TRUE(Completion(R"({"prompt": "x", "stop": )" + list(64, "\"a\"") + "}").ok());
+}
+
+TEST_F(OpenAiRequestTest, UnimplementedFieldsAreRefusedAndTheirNoOpFormsAccepted) {
+  const std::string chat_head = R"({"messages": [{"role": "user", "content": "x"}], )";
+  struct Case {
+    const char* field;
+    const char* value;
+  };
+  const Case refused[] = {
+      {"response_format", R"({"type": "json_object"})"},
+      {"response_format", R"({"type": "json_schema", "json_schema": {"name": "a"}})"},
+      {"tools", R"([{"type": "function", "function": {"name": "f"}}])"},
+      {"tool_choice", R"("required")"},
+      {"prompt_logprobs", "1"},
+      {"guided_json", R"({"type": "object"})"},
+      {"guided_regex", R"("[a-z]+")"},
+      {"guided_choice", R"(["a", "b"])"},
+      {"guided_grammar", R"("root ::= \"a\"")"},
+      {"structured_outputs", R"({"choice": ["a"]})"},
+      {"chat_template_kwargs", R"({"enable_thinking": true})"},
+      {"chat_template", R"("{{ messages }}")"},
+      {"use_beam_search", "true"},
+      {"allowed_token_ids", "[1, 2]"},
+      {"reasoning_effort", R"("low")"},
+  };
+  for (const Case& c : refused) {
+    SCOPED_TRACE(c.field);
+    ExpectRefused(Chat(chat_head + "\"" + c.field + "\": " + c.value + "}"), c.field,
+                  "not supported");
+  }
+  ExpectRefused(Completion(R"({"prompt": "x", "suffix": "y"})"), "suffix", "not supported");
+  ExpectRefused(Completion(R"({"prompt": "x", "guided_choice": ["a"]})"), "guided_choice",
+                "not supported");
+  // What clients send by default.
+  absl::StatusOr<GenerationRequest> r = Chat(
+      chat_head + R"("response_format": {"type": "text"}, "tools": [], "tool_choice": "none",
+      "chat_template_kwargs": {}, "parallel_tool_calls": true, "guided_json": null,
+      "prompt_logprobs": null, "skip_special_tokens": true, "user": "u1"})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->unknown_fields.empty());
+  r = Chat(chat_head + R"("tool_choice": "auto"})");
+  EXPECT_TRUE(r.ok()) << r.status();
+}
+
+TEST_F(OpenAiRequestTest, FieldsOutsideBothSetsAreIgnoredAndReported) {
+  absl::StatusOr<GenerationRequest> r =
+      Completion(R"({"prompt": "x", "frobnicate": 1, "my_extension": {"a": [1]}})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->unknown_fields, (std::vector<std::string>{"frobnicate", "my_extension"}));
+  // A hostile body cannot make the report large.
+  std::string body = R"({"prompt": "x")";
+  for (int i = 0; i < 100; ++i) {
+    body += ", \"" + std::string(200, 'a' + i % 26) + std::to_string(i) + "\": 0";
+  }
+  r = Completion(body + "}");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->unknown_fields.size(), 16u);
+  for (const std::string& name : r->unknown_fields) EXPECT_LE(name.size(), 67u) << name;
+  // request_id is read.
+  r = Completion(R"({"prompt": "x", "request_id": "abc-1"})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->client_request_id, "abc-1");
 }
 
 TEST_F(OpenAiRequestTest, ChatRendersTheDefaultTemplateAndFillsTheContext) {
