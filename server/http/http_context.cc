@@ -5,16 +5,22 @@
 
 namespace fox {
 
-bool HttpContext::Register(HttpSession* session, std::weak_ptr<HttpSession> weak) {
+HttpContext::Admission HttpContext::Register(HttpSession* session,
+                                             std::weak_ptr<HttpSession> weak) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (stopped_.load()) return false;
-  sessions_.emplace(session, std::move(weak));
-  return true;
+  if (stopped_.load()) return Admission::kStopped;
+  const bool is_served = num_served_ < options_.max_connections;
+  num_served_ += is_served;
+  sessions_.emplace(session, Entry{std::move(weak), is_served});
+  return is_served ? Admission::kServe : Admission::kRefuse;
 }
 
 void HttpContext::Unregister(HttpSession* session) {
   std::lock_guard<std::mutex> lock(mutex_);
-  sessions_.erase(session);
+  const auto it = sessions_.find(session);
+  if (it == sessions_.end()) return;
+  num_served_ -= it->second.is_served;
+  sessions_.erase(it);
 }
 
 int64_t HttpContext::num_connections() const {
@@ -27,8 +33,8 @@ std::vector<std::shared_ptr<HttpSession>> HttpContext::BeginStop() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopped_.store(true);
-    for (auto& [raw, weak] : sessions_) {
-      if (auto session = weak.lock()) open.push_back(std::move(session));
+    for (auto& [raw, entry] : sessions_) {
+      if (auto session = entry.session.lock()) open.push_back(std::move(session));
     }
   }
   // A PostUnlessStopped that read stopped_ == false may still be queueing;

@@ -1,17 +1,23 @@
-// HttpServer: binds, accepts connections into HttpSessions, runs the
-// io_context on a fixed pool of threads, and stops them all.
+// HttpServer: binds, accepts connections into HttpSessions (serving up to
+// --max-connections, refusing the rest with 503), runs the io_context on a
+// fixed pool of threads, and stops them all.
 #include "server/http/http_server.h"
 
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <exception>
 #include <mutex>
 #include <thread>
 
 #include "absl/status/status.h"
 #include "server/http/http_context.h"
 #include "server/http/http_session.h"
+#include "server/http/http_tls.h"
 
 namespace fox {
 namespace asio = boost::asio;
@@ -20,9 +26,20 @@ using boost::system::error_code;
 
 namespace {
 
-// After an accept error other than shutdown (e.g. out of descriptors), wait
-// before trying again rather than spinning.
+// After an accept error other than shutdown (e.g. out of descriptors: the
+// connection stays queued in the backlog), wait before trying again rather
+// than spinning.
 constexpr std::chrono::milliseconds kAcceptRetryDelay{50};
+
+// max_connections 0: what the open-file limit leaves after the reserve.
+int ResolveMaxConnections(int max_connections) {
+  if (max_connections > 0) return max_connections;
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return 1 << 20;
+  const rlim_t reserve = HttpServerOptions::kReservedFileDescriptors;
+  return static_cast<int>(std::clamp<rlim_t>(
+      limit.rlim_cur > reserve ? limit.rlim_cur - reserve : 1, 1, rlim_t{1} << 20));
+}
 // How long Stop() lets closing connections run their on-close callbacks
 // before it abandons the queued work.
 constexpr std::chrono::seconds kStopDrainTimeout{10};
@@ -61,7 +78,7 @@ class HttpServerImpl : public HttpServer {
   void Run() {
     Accept();
     for (int i = 0; i < std::max(1, context_->options().num_threads); ++i) {
-      threads_.emplace_back([this] { context_->io_context().run(); });
+      threads_.emplace_back([this] { RunLoop(); });
     }
   }
 
@@ -102,6 +119,22 @@ class HttpServerImpl : public HttpServer {
   }
 
  private:
+  // The sessions catch what client bytes can make throw; this is the last
+  // guard, so that nothing a handler throws on an I/O thread ends the
+  // process (the operation that threw is abandoned, its connection dropped).
+  void RunLoop() {
+    for (;;) {
+      try {
+        context_->io_context().run();
+        return;
+      } catch (const std::exception& e) {
+        context_->Log("an I/O handler threw; its connection is dropped", {{"error", e.what()}});
+      } catch (...) {
+        context_->Log("an I/O handler threw; its connection is dropped", {{"error", "unknown"}});
+      }
+    }
+  }
+
   void Accept() {
     acceptor_.async_accept(
         asio::make_strand(context_->io_context()),
@@ -111,6 +144,13 @@ class HttpServerImpl : public HttpServer {
   void OnAccept(error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
     if (ec) {
+      if (!is_accept_failing_) {
+        is_accept_failing_ = true;
+        context_->Log("accepting connections failed; retrying",
+                      {{"error", ec.message()},
+                       {"retry_every", std::to_string(kAcceptRetryDelay.count()) + " ms"},
+                       {"connections", std::to_string(context_->num_connections())}});
+      }
       retry_timer_.expires_after(kAcceptRetryDelay);
       retry_timer_.async_wait([this](error_code ec) {
         if (!ec && acceptor_.is_open()) Accept();
@@ -118,9 +158,21 @@ class HttpServerImpl : public HttpServer {
       return;
     }
     // Event streams are many small writes that must not wait for Nagle.
+    is_accept_failing_ = false;
     socket.set_option(tcp::no_delay(true), ec);
+    // Registered before it starts, so the limit counts it from now on.
     auto session = std::make_shared<HttpSession>(context_, std::move(socket));
-    if (context_->Register(session.get(), session)) session->Start();
+    switch (context_->Register(session.get(), session)) {
+      case HttpContext::Admission::kServe:
+        session->Start();
+        break;
+      case HttpContext::Admission::kRefuse:
+        session->Refuse();
+        session->Start();
+        break;
+      case HttpContext::Admission::kStopped:
+        break;
+    }
     Accept();
   }
 
@@ -132,14 +184,24 @@ class HttpServerImpl : public HttpServer {
   int port_ = 0;
   std::mutex stop_mutex_;
   bool is_stopped_ = false;
+  bool is_accept_failing_ = false;  // acceptor strand only: logged once per run of failures
 };
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& options,
                                                               HttpHandler handler) {
-  auto server =
-      std::make_unique<HttpServerImpl>(std::make_shared<HttpContext>(options, std::move(handler)));
+  std::unique_ptr<boost::asio::ssl::context> tls;
+  if (options.tls.enabled()) {
+    absl::StatusOr<std::unique_ptr<boost::asio::ssl::context>> made =
+        MakeTlsServerContext(options.tls);
+    if (!made.ok()) return made.status();
+    tls = std::move(*made);
+  }
+  HttpServerOptions resolved = options;
+  resolved.max_connections = ResolveMaxConnections(options.max_connections);
+  auto server = std::make_unique<HttpServerImpl>(
+      std::make_shared<HttpContext>(std::move(resolved), std::move(handler), std::move(tls)));
   if (absl::Status status = server->Listen(); !status.ok()) return status;
   server->Run();
   return server;

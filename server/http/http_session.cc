@@ -1,14 +1,13 @@
-// HttpSession, request side: reading heads and bodies under the limits,
-// dispatching to the handler, watching for disconnects, and closing.
+// HttpSession, request side: the TLS handshake, reading requests under their
+// deadlines, dispatching to the handler, watching for disconnects, the
+// record of each answered request, and closing.
 #include "server/http/http_session.h"
 
 #include <boost/asio/dispatch.hpp>
-#include <boost/asio/write.hpp>
-#include <boost/beast/core/string.hpp>
-#include <boost/beast/http/error.hpp>
-#include <boost/beast/http/read.hpp>
+#include <boost/asio/ssl/stream_base.hpp>
+#include <boost/beast/http/field.hpp>
 #include <exception>
-#include <limits>
+#include <utility>
 
 #include "server/http/http_cors.h"
 #include "server/http/http_exchange_impl.h"
@@ -19,117 +18,131 @@ namespace http = boost::beast::http;
 using boost::system::error_code;
 
 namespace {
-constexpr uint32_t kHeaderLimitBytes = 64 << 10;
 // While answering, bytes a pipelining client sends are kept for the next
-// request; past this much the watch stops reading (a failed write still
+// request; past this much the session stops reading (a failed write still
 // notices a disconnect).
 constexpr size_t kWatchBufferLimitBytes = 1 << 20;
 constexpr size_t kWatchReadBytes = 4096;
+constexpr size_t kRequestReadBytes = 64 << 10;
 // How long a closing connection drains what the client still sends, so that
 // closing with unread input (which resets the connection) cannot destroy the
 // response in flight, e.g. a 413 sent without reading the body.
 constexpr std::chrono::milliseconds kLingerTimeout{2000};
-constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+// What a connection over --max-connections is told: try again this soon.
+constexpr char kRefusedRetryAfterSeconds[] = "1";
 
-bool IsClientGone(const error_code& ec) {
-  return ec == http::error::end_of_stream || ec == asio::error::eof ||
-         ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
-         ec == asio::error::broken_pipe || ec == http::error::partial_message;
+std::string PeerName(asio::ip::tcp::socket& socket) {
+  error_code ec;
+  const auto endpoint = socket.remote_endpoint(ec);
+  if (ec) return "";
+  return endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+}
+
+std::string TargetPath(const BeastRequest& request) {
+  const std::string_view target(request.target().data(), request.target().size());
+  return std::string(target.substr(0, target.find('?')));
 }
 }  // namespace
 
 HttpSession::HttpSession(std::shared_ptr<HttpContext> context, asio::ip::tcp::socket socket)
     : context_(std::move(context)),
-      socket_(std::move(socket)),
-      read_timer_(socket_.get_executor()),
-      keep_alive_timer_(socket_.get_executor()) {}
+      stream_(MakeHttpStream(std::move(socket), context_->tls())),
+      peer_(PeerName(TcpSocket(stream_))),
+      read_timer_(executor()),
+      write_timer_(executor()),
+      keep_alive_timer_(executor()) {}
 
 HttpSession::~HttpSession() { context_->Unregister(this); }
 
 void HttpSession::Start() {
-  asio::dispatch(executor(), [self = shared_from_this()] { self->ReadHead(); });
+  asio::dispatch(executor(), [self = shared_from_this()] {
+    // The first request's head deadline covers the TLS handshake too.
+    self->is_request_started_ = true;
+    self->ArmReadTimer(self->context_->options().header_timeout);
+    if (auto* tls = std::get_if<TlsStream>(&self->stream_)) {
+      tls->async_handshake(asio::ssl::stream_base::server,
+                           [self](error_code ec) { self->OnHandshake(ec); });
+      return;
+    }
+    self->OnHandshake({});
+  });
 }
 
 void HttpSession::Close() {
   asio::post(executor(), [self = shared_from_this()] { self->Fail(); });
 }
 
+void HttpSession::OnHandshake(error_code ec) {
+  if (phase_ == Phase::kClosed) return;
+  // Plain HTTP on the TLS port, a refused client certificate, or a client
+  // gone: no request to answer.
+  if (ec) return Fail();
+  if (is_refused_) {
+    return SendError(503,
+                     "the server is at its --max-connections limit of " +
+                         std::to_string(context_->options().max_connections) + " connections",
+                     {{"Retry-After", kRefusedRetryAfterSeconds}});
+  }
+  ReadHead();
+}
+
 void HttpSession::ReadHead() {
   phase_ = Phase::kReading;
-  parser_.emplace();
-  parser_->header_limit(kHeaderLimitBytes);
-  // Checked by OnHead instead, to name the size in the 413. (Not boost::none:
-  // Boost 1.74 compares lengths against it as if it were below any value.)
-  parser_->body_limit(std::numeric_limits<uint64_t>::max());
-  ArmReadTimer(context_->options().read_timeout);
-  is_reading_ = true;
-  http::async_read_header(socket_, buffer_, *parser_,
-                          [self = shared_from_this()](error_code ec, size_t) { self->OnHead(ec); });
+  reader_.emplace(context_->options().max_request_bytes);
+  if (!is_first_request_) {
+    // Idle until a byte of the next request arrives, then its head deadline.
+    is_request_started_ = buffer_.size() > 0;
+    const HttpServerOptions& options = context_->options();
+    ArmReadTimer(is_request_started_ ? options.header_timeout : options.keep_alive_timeout);
+  }
+  Parse();
 }
 
-void HttpSession::OnHead(error_code ec) {
-  is_reading_ = false;
-  if (phase_ != Phase::kReading) return;
-  if (ec) {
-    if (IsClientGone(ec)) return Fail();
-    if (ec == http::error::header_limit) {
-      return SendError(431, "request head is over " + std::to_string(kHeaderLimitBytes) + " bytes");
+void HttpSession::Parse() {
+  for (;;) {
+    switch (reader_->Parse(buffer_)) {
+      case HttpRequestReader::State::kNeedMore:
+        if (!is_reading_) Read();
+        return;
+      case HttpRequestReader::State::kHead:
+        OnHead();
+        continue;
+      case HttpRequestReader::State::kDone:
+        return Dispatch();
+      case HttpRequestReader::State::kRefused:
+        return SendError(reader_->refusal_status(), reader_->refusal_message());
     }
-    return SendError(400, "malformed HTTP request: " + ec.message());
   }
-  const size_t limit = context_->options().max_request_bytes;
-  if (const auto length = parser_->content_length(); length && *length > limit) {
-    return SendError(413, "request body is " + std::to_string(*length) +
-                              " bytes, over the --max-request-bytes limit of " +
-                              std::to_string(limit));
-  }
-  parser_->body_limit(limit);
-  if (parser_->is_done()) return OnBody({});
-  if (boost::beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
-    is_writing_ = true;
-    asio::async_write(socket_, asio::buffer(kContinue, sizeof(kContinue) - 1),
-                      [self = shared_from_this()](error_code ec, size_t) {
-                        self->is_writing_ = false;
-                        if (self->phase_ != Phase::kReading) return;
-                        if (ec) return self->Fail();
-                        self->ReadBody();
-                      });
-    return;
-  }
-  ReadBody();
 }
 
-void HttpSession::ReadBody() {
-  ArmReadTimer(context_->options().read_timeout);  // the body gets a timeout of its own
-  is_reading_ = true;
-  http::async_read(socket_, buffer_, *parser_,
-                   [self = shared_from_this()](error_code ec, size_t) { self->OnBody(ec); });
-}
-
-void HttpSession::OnBody(error_code ec) {
-  is_reading_ = false;
-  if (phase_ != Phase::kReading) return;
-  if (ec == http::error::body_limit) {
-    return SendError(413, "request body is over the --max-request-bytes limit of " +
-                              std::to_string(context_->options().max_request_bytes) + " bytes");
+void HttpSession::OnHead() {
+  record_start_ = std::chrono::steady_clock::now();
+  if (reader_->is_done()) return;                  // no body: Dispatch follows
+  ArmReadTimer(context_->options().body_timeout);  // the body gets a deadline of its own
+  if (reader_->IsExpectingContinue() && !is_writing_) {
+    out_body_.clear();
+    StartWrite(WriteKind::kContinue, "HTTP/1.1 100 Continue\r\n\r\n", "");
   }
-  if (ec) {
-    if (IsClientGone(ec)) return Fail();
-    return SendError(400, "malformed HTTP request body: " + ec.message());
-  }
-  Dispatch();
 }
 
 void HttpSession::Dispatch() {
-  BeastRequest& beast_request = parser_->get();
+  BeastRequest& beast_request = reader_->request();
   version_ = beast_request.version();
   keep_alive_ = beast_request.keep_alive();
-  HttpRequest request = ToHttpRequest(beast_request);
-  parser_.reset();
+  HttpRequest request;
+  try {
+    request = ToHttpRequest(beast_request);
+  } catch (const std::exception& e) {
+    return SendError(400, std::string("malformed HTTP request: ") + e.what());
+  }
+  reader_.reset();
   phase_ = Phase::kResponding;
+  is_first_request_ = false;
   ++read_timer_generation_;
   read_timer_.cancel();
   answer_ = Answer::kNone;
+  is_head_request_ = request.method == "HEAD";
+  BeginRecord(request.method, request.path);
   const HttpServerOptions& options = context_->options();
   cors_headers_ = CorsHeaders(options.cors_origins, request.Header("origin"));
   Watch();
@@ -159,19 +172,27 @@ void HttpSession::ArmReadTimer(std::chrono::milliseconds timeout) {
   });
 }
 
-void HttpSession::Watch() {
-  if (is_reading_ || buffer_.size() > kWatchBufferLimitBytes) return;
+void HttpSession::Read() {
   is_reading_ = true;
-  socket_.async_read_some(buffer_.prepare(kWatchReadBytes),
-                          [self = shared_from_this()](error_code ec, size_t num_bytes) {
-                            self->OnWatch(ec, num_bytes);
-                          });
+  const auto buffers =
+      buffer_.prepare(phase_ == Phase::kReading ? kRequestReadBytes : kWatchReadBytes);
+  std::visit(
+      [&](auto& stream) {
+        stream.async_read_some(
+            buffers, [self = shared_from_this()](error_code ec, size_t n) { self->OnRead(ec, n); });
+      },
+      stream_);
 }
 
-void HttpSession::OnWatch(error_code ec, size_t num_bytes) {
+// While answering or lingering, the read that notices a client going away.
+void HttpSession::Watch() {
+  if (is_reading_ || is_peer_gone_ || buffer_.size() > kWatchBufferLimitBytes) return;
+  Read();
+}
+
+void HttpSession::OnRead(error_code ec, size_t num_bytes) {
   is_reading_ = false;
   if (phase_ == Phase::kClosed) return;
-  if (ec == asio::error::operation_aborted && phase_ == Phase::kReading) return ReadHead();
   if (ec && phase_ == Phase::kResponding && is_writing_) {
     // The write in flight may be the answer's last; if it succeeds the
     // client got everything and its leaving is no failure (OnWritten decides).
@@ -181,10 +202,14 @@ void HttpSession::OnWatch(error_code ec, size_t num_bytes) {
   if (ec) return Fail();
   buffer_.commit(num_bytes);
   switch (phase_) {
+    case Phase::kReading:
+      if (!is_request_started_ && num_bytes > 0) {
+        is_request_started_ = true;
+        ArmReadTimer(context_->options().header_timeout);
+      }
+      return Parse();
     case Phase::kResponding:
       return Watch();
-    case Phase::kReading:
-      return ReadHead();  // the answer finished while this read was pending
     case Phase::kLingering:
       buffer_.consume(buffer_.size());
       return Watch();
@@ -193,48 +218,87 @@ void HttpSession::OnWatch(error_code ec, size_t num_bytes) {
   }
 }
 
-void HttpSession::SendError(int status, const std::string& message) {
+void HttpSession::SendError(int status, std::string message, HttpHeaders headers) {
   const HttpServerOptions& options = context_->options();
-  if (parser_ && parser_->is_header_done()) {
-    version_ = parser_->get().version();
-    cors_headers_ =
-        CorsHeaders(options.cors_origins, std::string(parser_->get()[http::field::origin]));
+  std::string method, path;
+  is_head_request_ = false;
+  if (reader_ && reader_->is_head_done()) {
+    const BeastRequest& request = reader_->request();
+    version_ = request.version();
+    cors_headers_ = CorsHeaders(options.cors_origins, std::string(request[http::field::origin]));
+    method = std::string(request.method_string());
+    path = TargetPath(request);
+    is_head_request_ = request.method() == http::verb::head;
   } else {
     version_ = 11;
     cors_headers_ = CorsHeaders(options.cors_origins, "");
   }
-  parser_.reset();
+  reader_.reset();
   keep_alive_ = false;  // what follows on the connection cannot be trusted
   phase_ = Phase::kResponding;
   ++read_timer_generation_;
   read_timer_.cancel();
   answer_ = Answer::kNone;
-  SendResponse(MakeErrorResponse(options, status, message));
+  record_start_ = std::chrono::steady_clock::now();
+  BeginRecord(std::move(method), std::move(path));
+  HttpResponse response = MakeErrorResponse(options, status, message);
+  for (auto& header : headers) response.headers.push_back(std::move(header));
+  SendResponse(std::move(response));
 }
 
 void HttpSession::Linger() {
   phase_ = Phase::kLingering;
   error_code ignored;
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+  // TLS too: the response was framed (Content-Length or chunked), so no
+  // close_notify is needed to tell its end from a truncation.
+  TcpSocket(stream_).shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
   buffer_.consume(buffer_.size());
   ArmReadTimer(kLingerTimeout);
-  Watch();  // no-op when the watch is already pending
+  Watch();  // no-op when a read is already pending
 }
 
 void HttpSession::Fail() {
   if (phase_ == Phase::kClosed) return;
   phase_ = Phase::kClosed;
   error_code ignored;
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-  socket_.close(ignored);
+  TcpSocket(stream_).shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  TcpSocket(stream_).close(ignored);
   ++read_timer_generation_;
   read_timer_.cancel();
+  write_timer_.cancel();
   keep_alive_timer_.cancel();
   pending_.clear();
+  EndRecord(fail_end_);
   // Unregister only after the callback, so that Stop() sees the connection
   // until its on-close callback has run.
   if (auto exchange = std::move(exchange_)) exchange->MarkClosed();
   context_->Unregister(this);
+}
+
+void HttpSession::DropSlowClient(const std::string& reason) {
+  context_->Log("dropped a client that does not read its response",
+                {{"reason", reason},
+                 {"peer", peer_},
+                 {"method", record_ ? record_->method : ""},
+                 {"path", record_ ? record_->path : ""}});
+  fail_end_ = HttpResponseRecord::End::kWriteTimeout;
+  Fail();
+}
+
+void HttpSession::BeginRecord(std::string method, std::string path) {
+  record_.emplace();
+  record_->method = std::move(method);
+  record_->path = std::move(path);
+}
+
+void HttpSession::EndRecord(HttpResponseRecord::End end) {
+  if (!record_) return;
+  HttpResponseRecord record = std::move(*record_);
+  record_.reset();
+  record.end = end;
+  record.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - record_start_).count();
+  if (context_->options().on_response) context_->options().on_response(record);
 }
 
 }  // namespace fox

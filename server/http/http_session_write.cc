@@ -1,21 +1,24 @@
 // HttpSession, response side: the handler's answers (complete responses and
 // chunked event streams), the single-write-in-flight pump that batches stream
-// bytes, the keep-alive comments, and what follows a finished answer.
-#include <boost/asio/write.hpp>
-#include <boost/beast/core/buffers_cat.hpp>
-#include <boost/beast/http/chunk_encode.hpp>
-#include <boost/beast/http/write.hpp>
+// bytes, the write timeout and the unsent-bytes cap, the keep-alive comments,
+// and what follows a finished answer.
+#include <boost/beast/core/buffer_traits.hpp>
+#include <cstdio>
+#include <cstring>
 
 #include "server/http/http_exchange_impl.h"
 #include "server/http/http_session.h"
 
 namespace fox {
 namespace asio = boost::asio;
-namespace http = boost::beast::http;
 using boost::system::error_code;
 
 namespace {
 constexpr char kKeepAliveComment[] = ": keep-alive\n\n";
+
+std::string Milliseconds(std::chrono::milliseconds duration) {
+  return std::to_string(duration.count()) + " ms";
+}
 }  // namespace
 
 void HttpSession::Respond(HttpExchangeImpl* exchange, HttpResponse response) {
@@ -30,13 +33,13 @@ void HttpSession::StartStream(HttpExchangeImpl* exchange, HttpHeaders headers) {
     return;
   }
   answer_ = Answer::kStream;
+  if (record_) record_->status = 200;
   if (version_ < 11) keep_alive_ = false;  // no chunking: the stream ends with the connection
-  stream_head_.emplace(MakeStreamHead(version_, keep_alive_, headers, cors_headers_));
-  stream_head_serializer_.emplace(*stream_head_);
+  stream_head_ = HeadBytes(MakeStreamHead(version_, keep_alive_, headers, cors_headers_));
   is_head_written_ = false;
   is_end_requested_ = false;
   last_stream_write_ = std::chrono::steady_clock::now();
-  ArmKeepAlive(context_->options().keep_alive_interval);
+  if (!is_head_request_) ArmKeepAlive(context_->options().keep_alive_interval);
   Pump();
 }
 
@@ -45,12 +48,20 @@ void HttpSession::Write(HttpExchangeImpl* exchange, std::string bytes) {
       is_end_requested_ || bytes.empty()) {
     return;
   }
+  last_stream_write_ = std::chrono::steady_clock::now();
+  if (is_head_request_) return;  // HEAD: the stream's head only
   if (pending_.empty()) {
     pending_ = std::move(bytes);
   } else {
     pending_ += bytes;
   }
-  last_stream_write_ = std::chrono::steady_clock::now();
+  // Only bytes queued behind a write that has not finished count: a client
+  // that keeps up never trips this, however large one event is.
+  const size_t limit = context_->options().max_unsent_bytes;
+  if (is_writing_ && num_unsent_bytes() > limit) {
+    return DropSlowClient("the client has not taken " + std::to_string(num_unsent_bytes()) +
+                          " bytes of the stream, over the limit of " + std::to_string(limit));
+  }
   Pump();
 }
 
@@ -65,6 +76,7 @@ void HttpSession::EndStream(HttpExchangeImpl* exchange) {
 
 void HttpSession::SendResponse(HttpResponse response) {
   answer_ = Answer::kFull;
+  if (record_) record_->status = response.status;
   full_response_.emplace(
       ToBeastResponse(std::move(response), version_, keep_alive_, cors_headers_));
   Pump();
@@ -75,51 +87,103 @@ void HttpSession::SendResponse(HttpResponse response) {
 // connection makes few, large writes instead of one per token.
 void HttpSession::Pump() {
   if (is_writing_ || phase_ != Phase::kResponding) return;
-  auto on_written = [self = shared_from_this()](bool is_last) {
-    return [self, is_last](error_code ec, size_t) { self->OnWritten(ec, is_last); };
-  };
   if (answer_ == Answer::kFull) {
-    is_writing_ = true;
-    http::async_write(socket_, *full_response_, on_written(true));
-    return;
+    // HEAD: the head says the GET body's Content-Length; the body stays here.
+    out_body_.clear();
+    if (!is_head_request_) out_body_.swap(full_response_->body());
+    return StartWrite(WriteKind::kLast, HeadBytes(full_response_->base()), "");
   }
   if (answer_ != Answer::kStream) return;
   if (!is_head_written_) {
     is_head_written_ = true;
-    is_writing_ = true;
-    http::async_write_header(socket_, *stream_head_serializer_, on_written(false));
-    return;
+    out_body_.clear();
+    return StartWrite(WriteKind::kPart, std::move(stream_head_), "");
   }
-  const bool is_chunked = version_ >= 11;
+  const bool is_chunked = version_ >= 11 && !is_head_request_;
   if (!pending_.empty()) {
-    writing_.swap(pending_);
-    pending_.clear();
-    is_writing_ = true;
-    if (is_chunked && is_end_requested_) {  // the last events and the end in one write
-      asio::async_write(socket_,
-                        boost::beast::buffers_cat(http::make_chunk(asio::buffer(writing_)),
-                                                  http::make_chunk_last()),
-                        on_written(true));
-    } else if (is_chunked) {
-      asio::async_write(socket_, http::make_chunk(asio::buffer(writing_)), on_written(false));
-    } else {
-      asio::async_write(socket_, asio::buffer(writing_), on_written(false));
+    out_body_.clear();
+    out_body_.swap(pending_);  // pending_ keeps the old buffer's capacity
+    if (!is_chunked) return StartWrite(WriteKind::kPart, "", "");
+    char size_line[24];
+    std::snprintf(size_line, sizeof(size_line), "%zx\r\n", out_body_.size());
+    if (is_end_requested_) {  // the last events and the end in one write
+      return StartWrite(WriteKind::kLast, size_line, "\r\n0\r\n\r\n");
     }
-    return;
+    return StartWrite(WriteKind::kPart, size_line, "\r\n");
   }
   if (!is_end_requested_) return;
   if (!is_chunked) return FinishResponse();
-  is_writing_ = true;
-  asio::async_write(socket_, http::make_chunk_last(), on_written(true));
+  out_body_.clear();
+  StartWrite(WriteKind::kLast, "", "0\r\n\r\n");
 }
 
-void HttpSession::OnWritten(error_code ec, bool is_last) {
+// Writes out_head_, out_body_ (set by the caller) and `tail` (static) with
+// write_some calls, so that every byte the client takes counts as progress
+// for the write timeout, however long the whole write takes.
+void HttpSession::StartWrite(WriteKind kind, std::string head, const char* tail) {
+  writing_kind_ = kind;
+  out_head_ = std::move(head);
+  out_.emplace(std::array<asio::const_buffer, 3>{asio::buffer(out_head_), asio::buffer(out_body_),
+                                                 asio::buffer(tail, std::strlen(tail))});
+  is_writing_ = true;
+  last_write_progress_ = std::chrono::steady_clock::now();
+  if (!is_write_timer_armed_) ArmWriteTimer(context_->options().write_timeout);
+  WriteSome();
+}
+
+void HttpSession::WriteSome() {
+  std::visit(
+      [&](auto& stream) {
+        stream.async_write_some(*out_, [self = shared_from_this()](error_code ec, size_t n) {
+          self->OnWriteSome(ec, n);
+        });
+      },
+      stream_);
+}
+
+void HttpSession::OnWriteSome(error_code ec, size_t num_bytes) {
+  if (phase_ == Phase::kClosed || ec) {
+    is_writing_ = false;
+    return Fail();  // no-op once closed
+  }
+  if (num_bytes > 0) last_write_progress_ = std::chrono::steady_clock::now();
+  out_->consume(num_bytes);
+  if (boost::beast::buffer_bytes(*out_) > 0) return WriteSome();
   is_writing_ = false;
-  if (phase_ == Phase::kClosed) return;
-  if (ec) return Fail();
-  if (is_last) return FinishResponse();
-  if (is_peer_gone_) return Fail();
-  Pump();
+  out_.reset();
+  OnWritten(writing_kind_);
+}
+
+void HttpSession::OnWritten(WriteKind kind) {
+  switch (kind) {
+    case WriteKind::kContinue:
+      return Pump();  // an answer may have been queued behind it
+    case WriteKind::kLast:
+      return FinishResponse();
+    case WriteKind::kPart:
+      if (is_peer_gone_) return Fail();
+      return Pump();
+  }
+}
+
+size_t HttpSession::num_unsent_bytes() const {
+  return pending_.size() + (out_ ? boost::beast::buffer_bytes(*out_) : 0);
+}
+
+// One timer per connection, checked against the last progress rather than
+// re-armed on every write_some.
+void HttpSession::ArmWriteTimer(std::chrono::steady_clock::duration wait) {
+  is_write_timer_armed_ = true;
+  write_timer_.expires_after(wait);
+  write_timer_.async_wait([self = shared_from_this()](error_code ec) {
+    self->is_write_timer_armed_ = false;
+    if (ec || self->phase_ == Phase::kClosed || !self->is_writing_) return;
+    const auto timeout = self->context_->options().write_timeout;
+    const auto idle = std::chrono::steady_clock::now() - self->last_write_progress_;
+    if (idle < timeout) return self->ArmWriteTimer(timeout - idle);
+    self->DropSlowClient("the client took no byte of the response for " + Milliseconds(timeout) +
+                         " (--write-timeout)");
+  });
 }
 
 void HttpSession::FinishResponse() {
@@ -127,22 +191,16 @@ void HttpSession::FinishResponse() {
   exchange_.reset();
   answer_ = Answer::kNone;
   full_response_.reset();
-  stream_head_serializer_.reset();
-  stream_head_.reset();
-  writing_.clear();
+  stream_head_.clear();
+  out_head_.clear();
+  out_body_.clear();
   pending_.clear();
   keep_alive_timer_.cancel();
+  EndRecord(HttpResponseRecord::End::kComplete);
   if (is_peer_gone_) return Fail();
   if (!keep_alive_) return Linger();
-  phase_ = Phase::kReading;
-  if (is_reading_) {
-    // The disconnect watch is still pending, and a pipelined request may
-    // already sit in buffer_, so stop it (no write is in flight to be
-    // cancelled with it); OnWatch then goes on to ReadHead.
-    error_code ignored;
-    socket_.cancel(ignored);
-    return;
-  }
+  // A read may still be pending from the answer; it now reads the next
+  // request, and a pipelined one may already sit in buffer_.
   ReadHead();
 }
 

@@ -1,7 +1,9 @@
 // Beast <-> HttpRequest / HttpResponse conversions.
 #include "server/http/http_wire.h"
 
+#include <boost/beast/http/write.hpp>
 #include <cctype>
+#include <sstream>
 
 namespace fox {
 namespace http = boost::beast::http;
@@ -66,6 +68,12 @@ BeastStreamHead MakeStreamHead(unsigned version, bool keep_alive, const HttpHead
   head.keep_alive(keep_alive);
   if (version >= 11) head.chunked(true);
   return head;
+}
+
+std::string HeadBytes(const boost::beast::http::response_header<>& head) {
+  std::ostringstream out;
+  out << head;
+  return std::move(out).str();
 }
 
 HttpResponse MakeErrorResponse(const HttpServerOptions& options, int status,

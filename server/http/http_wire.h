@@ -26,7 +26,8 @@ using BeastStreamHead = boost::beast::http::response<boost::beast::http::empty_b
 HttpRequest ToHttpRequest(BeastRequest& request);
 
 // A complete response with Content-Length, `extra` appended after the
-// response's own headers (the CORS ones).
+// response's own headers (the CORS ones). For HEAD the caller sends only its
+// head, whose Content-Length is still the body's.
 BeastResponse ToBeastResponse(HttpResponse response, unsigned version, bool keep_alive,
                               const HttpHeaders& extra);
 
@@ -34,6 +35,9 @@ BeastResponse ToBeastResponse(HttpResponse response, unsigned version, bool keep
 // no chunking (the stream ends when the connection closes).
 BeastStreamHead MakeStreamHead(unsigned version, bool keep_alive, const HttpHeaders& headers,
                                const HttpHeaders& extra);
+
+// The status line and headers of a response, with the blank line after them.
+std::string HeadBytes(const boost::beast::http::response_header<>& head);
 
 // options.make_error(status, message), or a text/plain body when unset.
 HttpResponse MakeErrorResponse(const HttpServerOptions& options, int status,

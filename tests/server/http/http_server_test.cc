@@ -227,9 +227,9 @@ TEST(HttpServer, PipelinedRequestsAreServedInOrder) {
   EXPECT_EQ(client.ReadResponse().body, "GET /2 q= x-test= body=");
 }
 
-TEST(HttpServer, IdleConnectionIsClosedAfterTheReadTimeout) {
+TEST(HttpServer, UnfinishedHeadIsClosedAfterTheHeaderTimeout) {
   HttpServerOptions options = TestServerOptions();
-  options.read_timeout = std::chrono::milliseconds(200);
+  options.header_timeout = std::chrono::milliseconds(200);
   auto server = StartOrDie(options, EchoHandler(nullptr));
   TestClient client(server->port(), std::chrono::seconds(3));
   const auto start = std::chrono::steady_clock::now();
@@ -241,9 +241,9 @@ TEST(HttpServer, IdleConnectionIsClosedAfterTheReadTimeout) {
   EXPECT_TRUE(http_test::WaitFor([&] { return server->num_connections() == 0; }));
 }
 
-TEST(HttpServer, StalledBodyIsClosedAfterTheReadTimeout) {
+TEST(HttpServer, StalledBodyIsClosedAfterTheBodyTimeout) {
   HttpServerOptions options = TestServerOptions();
-  options.read_timeout = std::chrono::milliseconds(200);
+  options.body_timeout = std::chrono::milliseconds(200);
   std::atomic<int> num_calls{0};
   auto server = StartOrDie(options, EchoHandler(&num_calls));
   TestClient client(server->port(), std::chrono::seconds(3));
@@ -252,9 +252,11 @@ TEST(HttpServer, StalledBodyIsClosedAfterTheReadTimeout) {
   EXPECT_EQ(num_calls.load(), 0);
 }
 
-TEST(HttpServer, ReadTimeoutDoesNotCutASlowResponse) {
+TEST(HttpServer, ReadTimeoutsDoNotCutASlowResponse) {
   HttpServerOptions options = TestServerOptions();
-  options.read_timeout = std::chrono::milliseconds(100);
+  options.header_timeout = std::chrono::milliseconds(100);
+  options.body_timeout = std::chrono::milliseconds(100);
+  options.keep_alive_timeout = std::chrono::milliseconds(100);
   std::thread responder;
   auto server = StartOrDie(options, [&](HttpRequest, std::shared_ptr<HttpExchange> exchange) {
     responder = std::thread([exchange] {

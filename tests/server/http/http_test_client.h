@@ -7,11 +7,13 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
 
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <functional>
 #include <stdexcept>
@@ -44,8 +46,14 @@ struct RawResponse {
 
 class TestClient {
  public:
-  explicit TestClient(int port, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  // `receive_buffer_bytes` > 0 sets SO_RCVBUF before connecting: a client
+  // that then reads nothing stalls the server's writes soon.
+  explicit TestClient(int port, std::chrono::milliseconds timeout = std::chrono::seconds(10),
+                      int receive_buffer_bytes = 0) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (receive_buffer_bytes > 0) {
+      ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer_bytes, sizeof(receive_buffer_bytes));
+    }
     timeval tv{};
     tv.tv_sec = timeout.count() / 1000;
     tv.tv_usec = (timeout.count() % 1000) * 1000;
@@ -170,6 +178,22 @@ class TestClient {
     }
     buffer_.append(data, static_cast<size_t>(n));
     return false;
+  }
+
+  // Waits up to `timeout` for the server to close the connection: true once
+  // it has (bytes that arrive meanwhile are kept), false if still open.
+  bool WaitEof(std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (true) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      pollfd pfd{fd_, POLLIN, 0};
+      if (left.count() <= 0 || ::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) return false;
+      char data[4096];
+      const ssize_t n = ::recv(fd_, data, sizeof(data), 0);
+      if (n == 0 || (n < 0 && errno == ECONNRESET)) return true;
+      if (n > 0) buffer_.append(data, static_cast<size_t>(n));
+    }
   }
 
   const std::string& buffered() const { return buffer_; }
