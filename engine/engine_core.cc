@@ -155,7 +155,7 @@ void EngineCore::Finish(Request* request, const StopCheck& check, std::string er
   event.times = request->times;
   event.times.finished = now;
   ++counters_.finished[static_cast<int>(check.finish_reason)];
-  for (EngineObserver* observer : observers_) observer->OnRequestFinished(request->id, event);
+  for (EngineObserver* observer : observers_) observer->OnRequestFinished(request->id, request->client_id, event);
   finished_ids_.push_back(request->id);
   std::shared_ptr<RequestStream> stream = request->stream;
   requests_.erase(requests_.find(request->id));  // destroys *request

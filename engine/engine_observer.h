@@ -17,8 +17,10 @@ class EngineObserver {
   // A request got a token `seconds` after its previous one.
   virtual void OnInterTokenLatency(double seconds) = 0;
   // A request ended; `finish` is its finish event (times, token counts,
-  // finish reason), sent right after this returns.
-  virtual void OnRequestFinished(const std::string& request_id, const TokenEvent& finish) = 0;
+  // finish reason), sent right after this returns. `client_id` is the
+  // caller's id for it (EngineRequest::client_id), often empty.
+  virtual void OnRequestFinished(const std::string& request_id, const std::string& client_id,
+                                 const TokenEvent& finish) = 0;
 };
 
 }  // namespace fox

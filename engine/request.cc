@@ -8,6 +8,7 @@ Request::Request(EngineRequest request, const FoxConfig& config, int32_t eos_tok
                  const Tokenizer* tokenizer, std::shared_ptr<RequestStream> stream_in,
                  Clock::time_point arrival)
     : id(std::move(request.id)),
+      client_id(std::move(request.client_id)),
       token_ids(std::move(request.prompt_ids)),
       num_prompt_tokens(static_cast<int64_t>(token_ids.size())),
       params(std::move(request.params)),

@@ -23,6 +23,9 @@ struct EngineRequest {
   std::string id;  // unique among the requests alive in one engine
   std::vector<int32_t> prompt_ids;
   SamplingParams params;
+  // The caller's own id for the request (HTTP's X-Request-Id): not unique,
+  // not interpreted, only handed to the observers for their log lines.
+  std::string client_id;
 };
 
 enum class RequestStatus { kWaiting, kRunning, kPreempted, kFinished };
@@ -47,6 +50,7 @@ struct Request {
   void DropCache(BlockPool& pool);
 
   std::string id;
+  std::string client_id;
   std::vector<int32_t> token_ids;
   int64_t num_prompt_tokens = 0;
   int64_t num_computed_tokens = 0;

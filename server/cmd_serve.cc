@@ -93,7 +93,7 @@ int RunServeCommand(int argc, char** argv) {
   int64_t http_port = 8000, grpc_port = 50051, http_threads = 2, keep_alive_ms = 5000,
           max_request_bytes = 8 << 20;
   double shutdown_timeout = 30.0;
-  bool help = false;
+  bool help = false, metrics_require_api_key = false;
   EngineFlags engine_flags;
   FlagSet flags("serve");
   flags.Add("model", &model_dir, "checkpoint directory (default: the embedded tiny model)");
@@ -106,6 +106,8 @@ int RunServeCommand(int argc, char** argv) {
   flags.Add("dtype", &dtype, "weight dtype in memory: float32 or bfloat16 (default: the file's)");
   flags.Add("api-key", &api_key,
             "require \"Authorization: Bearer KEY\" (default: $FOXSERVE_API_KEY)");
+  flags.Add("metrics-require-api-key", &metrics_require_api_key,
+            "/metrics needs the API key too (default: open, as in vLLM)");
   flags.Add("cors-origins", &cors_origins,
             "comma-separated allowed CORS origins, or * (default: none)");
   flags.Add("chat-template", &chat_template_path, "chat template file (JSON, see the README)");
@@ -182,8 +184,10 @@ int RunServeCommand(int argc, char** argv) {
   http_options.make_error = [](int status, const std::string& message) {
     return OpenAiErrorResponse(status, message);
   };
-  absl::StatusOr<std::unique_ptr<HttpServer>> http =
-      HttpServer::Start(http_options, MakeOpenAiRoutes(&context, chat_template, &metrics));
+  OpenAiRoutesOptions routes_options;
+  routes_options.metrics_need_api_key = metrics_require_api_key;
+  absl::StatusOr<std::unique_ptr<HttpServer>> http = HttpServer::Start(
+      http_options, MakeOpenAiRoutes(&context, chat_template, &metrics, routes_options));
   if (!http.ok()) return Fail(http.status());
   absl::StatusOr<std::unique_ptr<GrpcServer>> grpc =
       GrpcServer::Start(&context, host, static_cast<int>(grpc_port));

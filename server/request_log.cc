@@ -61,7 +61,8 @@ void Log(LogLevel level, const std::string& message, nlohmann::json fields) {
   (void)ignored;
 }
 
-void RequestLog::OnRequestFinished(const std::string& request_id, const TokenEvent& finish) {
+void RequestLog::OnRequestFinished(const std::string& request_id, const std::string& client_id,
+                                   const TokenEvent& finish) {
   const bool trouble =
       finish.finish_reason == FinishReason::kAbort || finish.finish_reason == FinishReason::kError;
   const LogLevel level = trouble ? LogLevel::kWarning : LogLevel::kInfo;
@@ -79,6 +80,7 @@ void RequestLog::OnRequestFinished(const std::string& request_id, const TokenEve
        t.scheduled ? nlohmann::json(Seconds(*t.scheduled - t.arrival)) : nlohmann::json(nullptr)},
       {"finish_reason", std::string(FinishReasonName(finish.finish_reason))},
       {"preemptions", finish.num_preemptions}};
+  if (!client_id.empty()) fields["client_request_id"] = client_id;
   if (!finish.error.empty()) fields["error"] = finish.error;
   Log(level, "request finished", std::move(fields));
 }

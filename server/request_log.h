@@ -2,7 +2,8 @@
 // --log-level, and the per-request line written when each request finishes:
 //   {"ts":"2026-12-02T10:40:01.123Z","level":"info","msg":"request finished",
 //    "request_id":"cmpl-...","prompt_tokens":5,"generation_tokens":16,
-//    "ttft_s":0.021,"e2e_s":0.31,"queue_s":0.001,"finish_reason":"length","preemptions":0}
+//    "ttft_s":0.021,"e2e_s":0.31,"queue_s":0.001,"finish_reason":"length","preemptions":0,
+//    "client_request_id":"..."}   (the X-Request-Id the client sent, when it sent one)
 #pragma once
 
 #include <string>
@@ -29,7 +30,8 @@ void Log(LogLevel level, const std::string& message,
 class RequestLog : public EngineObserver {
  public:
   void OnInterTokenLatency(double) override {}
-  void OnRequestFinished(const std::string& request_id, const TokenEvent& finish) override;
+  void OnRequestFinished(const std::string& request_id, const std::string& client_id,
+                         const TokenEvent& finish) override;
 };
 
 }  // namespace fox

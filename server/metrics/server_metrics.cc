@@ -137,7 +137,8 @@ ServerMetrics::~ServerMetrics() = default;
 
 void ServerMetrics::OnInterTokenLatency(double seconds) { inter_token_->Observe(seconds); }
 
-void ServerMetrics::OnRequestFinished(const std::string&, const TokenEvent& finish) {
+void ServerMetrics::OnRequestFinished(const std::string&, const std::string&,
+                                      const TokenEvent& finish) {
   const RequestTimes& t = finish.times;
   const Clock::time_point finished = t.finished.value_or(Clock::now());
   e2e_->Observe(Seconds(finished - t.arrival));

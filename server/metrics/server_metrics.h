@@ -37,7 +37,8 @@ class ServerMetrics : public EngineObserver {
 
   // EngineObserver (engine thread).
   void OnInterTokenLatency(double seconds) override;
-  void OnRequestFinished(const std::string& request_id, const TokenEvent& finish) override;
+  void OnRequestFinished(const std::string& request_id, const std::string& client_id,
+                         const TokenEvent& finish) override;
 
   // The exposition text (Prometheus text format 0.0.4) after folding in the
   // engine's statistics (Engine::Stats()). Any thread.

@@ -61,6 +61,7 @@ class GenerationCall : public std::enable_shared_from_this<GenerationCall> {
       engine_request.id = choice->engine_id;
       engine_request.prompt_ids = request_.prompts[choice->prompt_index];
       engine_request.params = request_.params;
+      engine_request.client_id = request_.client_request_id;
       const int sample = choice->index % request_.n;
       if (engine_request.params.seed.has_value() && sample > 0)
         *engine_request.params.seed += sample;

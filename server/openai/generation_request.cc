@@ -9,6 +9,7 @@
 #include "server/openai/api_error.h"
 #include "server/openai/json_fields.h"
 #include "server/openai/request_fields.h"
+#include "server/openai/request_id.h"
 
 namespace fox {
 namespace {
@@ -322,6 +323,9 @@ absl::StatusOr<GenerationRequest> Finish(JsonFields& fields, const ServingContex
     request.client_request_id = std::move(*id);
   }
   if (!fields.status().ok()) return fields.status();
+  if (absl::Status s = CheckClientRequestId(request.client_request_id, "request_id"); !s.ok()) {
+    return s;
+  }
   const int64_t num_requests = static_cast<int64_t>(request.prompts.size()) * request.n;
   if (num_requests > kMaxRequestsPerCall) {
     return InvalidParam("n", absl::StrCat("prompts x n may be at most ", kMaxRequestsPerCall,

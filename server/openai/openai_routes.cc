@@ -8,6 +8,9 @@
 #include "server/openai/generation_request.h"
 #include "server/openai/json_fields.h"
 #include "server/openai/openai_error.h"
+#include "server/openai/request_id.h"
+#include "server/request_log.h"
+#include "server/work_pool.h"
 
 namespace fox {
 namespace {
@@ -105,16 +108,60 @@ HttpResponse Detokenize(const HttpRequest& request, const ServingContext& contex
   return Json({{"prompt", *text}});
 }
 
+// The methods each known path answers; a known path asked with another
+// method gets 405 with an Allow header, as HTTP servers answer.
+const char* AllowedMethods(const std::string& path) {
+  static const char kGet[] = "GET, HEAD";
+  static const char kPost[] = "POST";
+  if (path == "/health" || path == "/ready" || path == "/version" || path == "/stats" ||
+      path == "/metrics" || path == "/v1/models" || absl::StartsWith(path, "/v1/models/")) {
+    return kGet;
+  }
+  if (path == "/v1/completions" || path == "/v1/chat/completions" || path == "/tokenize" ||
+      path == "/detokenize") {
+    return kPost;
+  }
+  return nullptr;
+}
+
+bool Allows(const char* allowed, const std::string& method) {
+  return allowed[0] == 'P' ? method == "POST" : method == "GET" || method == "HEAD";
+}
+
 class Routes {
  public:
-  Routes(ServingContext* context, ChatTemplate chat_template, ServerMetrics* metrics)
-      : context_(*context), chat_template_(std::move(chat_template)), metrics_(metrics) {}
+  Routes(ServingContext* context, ChatTemplate chat_template, ServerMetrics* metrics,
+         const OpenAiRoutesOptions& options)
+      : context_(*context),
+        chat_template_(std::move(chat_template)),
+        metrics_(metrics),
+        options_(options),
+        work_(options.num_parse_threads, options.max_queued_parses) {}
 
   void Handle(HttpRequest request, std::shared_ptr<HttpExchange> exchange) {
+    absl::StatusOr<std::string> client_id = ClientRequestId(request);
+    if (!client_id.ok()) return exchange->Respond(Error(client_id.status()));
+    if (!client_id->empty()) exchange = EchoingRequestId(std::move(exchange), *client_id);
+
     const std::string& path = request.path;
-    const bool get = request.method == "GET" || request.method == "HEAD";
-    const bool post = request.method == "POST";
-    // Probes and statistics: open, answered at once.
+    const char* allowed = AllowedMethods(path);
+    if (allowed == nullptr || (path == "/metrics" && metrics_ == nullptr)) {
+      return exchange->Respond(NotFound(request));
+    }
+    // Probes: open, answered at once.
+    const bool is_probe = path == "/health" || path == "/ready" || path == "/version" ||
+                          (path == "/metrics" && !options_.metrics_need_api_key);
+    if (!is_probe && !context_.IsAuthorized(request.Header("authorization"))) {
+      return exchange->Respond(OpenAiErrorResponse(
+          401, "missing or invalid API key: send it as \"Authorization: Bearer <key>\""));
+    }
+    if (!Allows(allowed, request.method)) {
+      HttpResponse response = OpenAiErrorResponse(
+          405, absl::StrCat(request.method, " is not allowed on ", path, "; use ", allowed));
+      response.headers.emplace_back("Allow", allowed);
+      return exchange->Respond(std::move(response));
+    }
+
     if (path == "/health") return exchange->Respond(Json(json::object()));
     if (path == "/ready") {
       return context_.engine().accepting()
@@ -122,61 +169,84 @@ class Routes {
                  : exchange->Respond(OpenAiErrorResponse(503, "the server is shutting down"));
     }
     if (path == "/version") return exchange->Respond(Json({{"version", kFoxserveVersion}}));
-    if (path == "/stats" && get) return exchange->Respond(Json(Stats(context_.engine())));
-    if (path == "/metrics" && get && metrics_ != nullptr) {
+    if (path == "/stats") return exchange->Respond(Json(Stats(context_.engine())));
+    if (path == "/metrics") {
       HttpResponse response;
       response.content_type = "text/plain; version=0.0.4; charset=utf-8";
       response.body = metrics_->Scrape(context_.engine().Stats());
       return exchange->Respond(std::move(response));
     }
-
-    const bool guarded =
-        absl::StartsWith(path, "/v1/") || path == "/tokenize" || path == "/detokenize";
-    if (!guarded) return exchange->Respond(NotFound(request));
-    if (!context_.IsAuthorized(request.Header("authorization"))) {
-      return exchange->Respond(OpenAiErrorResponse(
-          401, "missing or invalid API key: send it as \"Authorization: Bearer <key>\""));
-    }
-    if (path == "/v1/models" && get) {
+    if (path == "/v1/models") {
       return exchange->Respond(
           Json({{"object", "list"}, {"data", json::array({ModelCard(context_)})}}));
     }
-    if (absl::StartsWith(path, "/v1/models/") && get) {
+    if (absl::StartsWith(path, "/v1/models/")) {
       if (path.substr(11) != context_.model_name()) return exchange->Respond(NotFound(request));
       return exchange->Respond(Json(ModelCard(context_)));
     }
-    if (path == "/tokenize" && post)
-      return exchange->Respond(Tokenize(request, context_, chat_template_));
-    if (path == "/detokenize" && post) return exchange->Respond(Detokenize(request, context_));
-    if ((path == "/v1/completions" || path == "/v1/chat/completions") && post) {
-      if (!context_.engine().accepting()) {
-        return exchange->Respond(OpenAiErrorResponse(503, "the server is shutting down"));
-      }
+    // The rest parses a body and tokenizes: off the I/O thread.
+    if (!context_.engine().accepting()) {
+      return exchange->Respond(OpenAiErrorResponse(503, "the server is shutting down"));
+    }
+    auto shared_request = std::make_shared<HttpRequest>(std::move(request));
+    std::shared_ptr<HttpExchange> answer = exchange;
+    const bool queued = work_.TryPost(
+        [this, shared_request, answer = std::move(answer), id = *client_id]() mutable {
+          RunParsed(*shared_request, std::move(answer), id);
+        });
+    if (!queued) {
+      exchange->Respond(OpenAiErrorResponse(
+          429, "too many requests are waiting to be parsed; retry shortly"));
+    }
+  }
+
+ private:
+  // A worker: parses, tokenizes and submits. Nothing a client sends may
+  // escape as an exception and end the process.
+  void RunParsed(const HttpRequest& request, std::shared_ptr<HttpExchange> exchange,
+                 const std::string& client_id) {
+    if (exchange->closed()) return;  // the client left while it waited
+    try {
+      const std::string& path = request.path;
+      if (path == "/tokenize") return exchange->Respond(Tokenize(request, context_, chat_template_));
+      if (path == "/detokenize") return exchange->Respond(Detokenize(request, context_));
       absl::StatusOr<GenerationRequest> parsed =
           path == "/v1/completions" ? ParseCompletionRequest(request.body, context_)
                                     : ParseChatRequest(request.body, context_, chat_template_);
       if (!parsed.ok()) return exchange->Respond(Error(parsed.status()));
-      return StartGenerationCall(std::move(*parsed), context_, std::move(exchange));
+      if (!client_id.empty()) parsed->client_request_id = client_id;
+      if (!parsed->unknown_fields.empty()) {
+        Log(LogLevel::kWarning, "ignored request fields foxserve does not know",
+            {{"route", path}, {"fields", parsed->unknown_fields},
+             {"client_request_id", parsed->client_request_id}});
+      }
+      StartGenerationCall(std::move(*parsed), context_, std::move(exchange));
+    } catch (const std::exception& e) {
+      Log(LogLevel::kError, "request failed with an exception",
+          {{"route", request.path}, {"what", e.what()}});
+      exchange->Respond(OpenAiErrorResponse(500, "internal error while handling the request"));
     }
-    exchange->Respond(NotFound(request));
   }
 
- private:
   static HttpResponse NotFound(const HttpRequest& request) {
-    return OpenAiErrorResponse(404,
-                               absl::StrCat("no route for ", request.method, " ", request.path));
+    // The path is the client's: cut it short in the message.
+    const std::string path =
+        request.path.size() <= 128 ? request.path : absl::StrCat(request.path.substr(0, 128), "...");
+    return OpenAiErrorResponse(404, absl::StrCat("no route for ", request.method, " ", path));
   }
 
   ServingContext& context_;
   const ChatTemplate chat_template_;
   ServerMetrics* const metrics_;
+  const OpenAiRoutesOptions options_;
+  WorkPool work_;  // last: joined first, while the rest still exists
 };
 
 }  // namespace
 
 HttpHandler MakeOpenAiRoutes(ServingContext* context, ChatTemplate chat_template,
-                             ServerMetrics* metrics) {
-  auto routes = std::make_shared<Routes>(context, std::move(chat_template), metrics);
+                             ServerMetrics* metrics, const OpenAiRoutesOptions& options) {
+  auto routes = std::make_shared<Routes>(context, std::move(chat_template), metrics, options);
   return [routes](HttpRequest request, std::shared_ptr<HttpExchange> exchange) {
     routes->Handle(std::move(request), std::move(exchange));
   };

@@ -6,9 +6,20 @@
 //   GET  /health (alive), /ready (engine accepting), /version, /stats,
 //        /metrics (Prometheus text format)
 //
-// /v1/* and the tokenizer routes need the API key when one is set (401
-// otherwise); the probes and /stats never do. Errors are OpenAI error bodies.
+// Every route but the probes (/health, /ready, /version) needs the API key
+// when one is set (401 otherwise); /metrics needs it only with
+// metrics_need_api_key. A known path asked with another method gets 405 and
+// an Allow header; HEAD is answered as GET without the body. Errors are
+// OpenAI error bodies. An X-Request-Id header is echoed on the response and
+// logged with the request.
+//
+// Requests with a body (generation, tokenizer routes) are parsed and
+// tokenized on a small pool of worker threads, not on the I/O thread that
+// read them, so that a large prompt does not stall the other connections'
+// streams.
 #pragma once
+
+#include <cstddef>
 
 #include "server/http/http_exchange.h"
 #include "server/metrics/server_metrics.h"
@@ -17,10 +28,22 @@
 
 namespace fox {
 
+struct OpenAiRoutesOptions {
+  // --metrics-need-api-key: /metrics, open by default as in vLLM, needs the
+  // API key too.
+  bool metrics_need_api_key = false;
+  // Workers that parse and tokenize request bodies, and how many requests
+  // may wait for one (429 past that).
+  int num_parse_threads = 2;
+  size_t max_queued_parses = 1024;
+};
+
 // A handler for HttpServer serving `context` (which must outlive it).
-// `metrics` (may be null: no /metrics route) must outlive it too.
+// `metrics` (may be null: no /metrics route) must outlive it too. Destroying
+// the handler waits for the requests being parsed.
 HttpHandler MakeOpenAiRoutes(ServingContext* context, ChatTemplate chat_template,
-                             ServerMetrics* metrics = nullptr);
+                             ServerMetrics* metrics = nullptr,
+                             const OpenAiRoutesOptions& options = {});
 
 // The foxserve version reported by /version and the CLI.
 inline constexpr char kFoxserveVersion[] = "0.4.0";

@@ -48,8 +48,8 @@ TEST(ServerMetricsTest, BucketLayoutsAreVllms) {
 
 TEST(ServerMetricsTest, FinishedRequestsFillTheHistogramsAndCounters) {
   ServerMetrics metrics("m", 16384, 2);
-  metrics.OnRequestFinished("a", Finished(FinishReason::kLength, 0.5, 1.5, 3.5, 7, 5));
-  metrics.OnRequestFinished("b", Finished(FinishReason::kStop, 0.1, 0.2, 0.2, 30, 1));
+  metrics.OnRequestFinished("a", "", Finished(FinishReason::kLength, 0.5, 1.5, 3.5, 7, 5));
+  metrics.OnRequestFinished("b", "", Finished(FinishReason::kStop, 0.1, 0.2, 0.2, 30, 1));
   metrics.OnInterTokenLatency(0.04);
   metrics.OnInterTokenLatency(0.3);
   const std::string text = metrics.Scrape(EngineStats());
