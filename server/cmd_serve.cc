@@ -184,6 +184,12 @@ int RunServeCommand(int argc, char** argv) {
   http_options.make_error = [](int status, const std::string& message) {
     return OpenAiErrorResponse(status, message);
   };
+  http_options.on_response = [&metrics](const HttpResponseRecord& record) {
+    const char* incomplete = record.end == HttpResponseRecord::End::kComplete     ? ""
+                             : record.end == HttpResponseRecord::End::kClientGone ? "client_gone"
+                                                                                  : "write_timeout";
+    metrics.OnHttpResponse(RouteLabel(record.path), record.status, record.seconds, incomplete);
+  };
   OpenAiRoutesOptions routes_options;
   routes_options.metrics_need_api_key = metrics_require_api_key;
   absl::StatusOr<std::unique_ptr<HttpServer>> http = HttpServer::Start(

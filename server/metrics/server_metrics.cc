@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include "server/metrics/process_stats.h"
+
 namespace fox {
 namespace {
 
@@ -33,6 +35,10 @@ std::vector<double> ServerMetrics::TtftBuckets() {
 std::vector<double> ServerMetrics::InterTokenBuckets() {
   return {0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2,  0.3,  0.4, 0.5,
           0.75, 1.0,   2.5,  5.0,   7.5, 10.0, 20.0, 40.0, 80.0};
+}
+
+std::vector<double> ServerMetrics::HttpDurationBuckets() {
+  return {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0};
 }
 
 std::vector<double> ServerMetrics::RequestLatencyBuckets() {
@@ -131,6 +137,69 @@ ServerMetrics::ServerMetrics(std::string model_name, int64_t max_model_len, int 
   key_blocks_skipped_ = counter("fox_attention_key_blocks_skipped_total",
                                 "Attention (query, head, key block) visits skipped by ACP.");
   steps_ = counter("fox_engine_steps_total", "Engine steps run.");
+
+  http_requests_ = &prometheus::BuildCounter()
+                        .Name("http_requests_total")
+                        .Help("HTTP requests answered, by status code and route.")
+                        .Register(r);
+  http_duration_ = &prometheus::BuildHistogram()
+                        .Name("http_request_duration_seconds")
+                        .Help("Time from a request's complete head to the end of its response.")
+                        .Register(r);
+  http_incomplete_ = &prometheus::BuildCounter()
+                          .Name("fox_http_responses_incomplete_total")
+                          .Help("HTTP responses that ended before every byte was written: the "
+                                "client went away, or read nothing for --write-timeout.")
+                          .Register(r);
+  for (const char* reason : {"client_gone", "write_timeout"}) {
+    http_incomplete_->Add({{"model_name", m}, {"reason", reason}});
+  }
+
+  // The Prometheus client conventions' process metrics: no model label.
+  auto process_gauge = [&](const char* name, const char* help) {
+    return &prometheus::BuildGauge().Name(name).Help(help).Register(r).Add({});
+  };
+  process_resident_ = process_gauge("process_resident_memory_bytes", "Resident memory size in bytes.");
+  process_virtual_ = process_gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.");
+  process_open_fds_ = process_gauge("process_open_fds", "Number of open file descriptors.");
+  process_max_fds_ = process_gauge("process_max_fds", "Maximum number of open file descriptors.");
+  process_start_time_ = process_gauge("process_start_time_seconds",
+                                      "Start time of the process since unix epoch in seconds.");
+  process_cpu_ = &prometheus::BuildCounter()
+                      .Name("process_cpu_seconds_total")
+                      .Help("Total user and system CPU time spent in seconds.")
+                      .Register(r)
+                      .Add({});
+}
+
+void ServerMetrics::OnHttpResponse(absl::string_view route, int code, double seconds,
+                                   absl::string_view incomplete) {
+  const std::string route_label(route);
+  http_requests_
+      ->Add({{"model_name", model_name_}, {"code", std::to_string(code)}, {"route", route_label}})
+      .Increment();
+  http_duration_
+      ->Add({{"model_name", model_name_}, {"route", route_label}},
+            Histogram::BucketBoundaries(HttpDurationBuckets()))
+      .Observe(seconds);
+  if (!incomplete.empty()) {
+    http_incomplete_->Add({{"model_name", model_name_}, {"reason", std::string(incomplete)}})
+        .Increment();
+  }
+}
+
+void ServerMetrics::UpdateProcessStats() {
+  absl::StatusOr<ProcessStats> s = ReadProcessStats();
+  if (!s.ok()) return;  // no /proc: the series stay at 0
+  process_resident_->Set(static_cast<double>(s->resident_memory_bytes));
+  process_virtual_->Set(static_cast<double>(s->virtual_memory_bytes));
+  process_open_fds_->Set(static_cast<double>(s->open_fds));
+  process_max_fds_->Set(static_cast<double>(s->max_fds));
+  process_start_time_->Set(s->start_time_seconds);
+  if (s->cpu_seconds > last_cpu_seconds_) {
+    process_cpu_->Increment(s->cpu_seconds - last_cpu_seconds_);
+    last_cpu_seconds_ = s->cpu_seconds;
+  }
 }
 
 ServerMetrics::~ServerMetrics() = default;
@@ -200,6 +269,7 @@ void ServerMetrics::UpdateFromStats(const EngineStats& stats) {
 std::string ServerMetrics::Scrape(const EngineStats& stats) {
   std::lock_guard<std::mutex> lock(scrape_mu_);
   UpdateFromStats(stats);
+  UpdateProcessStats();
   return prometheus::TextSerializer().Serialize(registry_->Collect());
 }
 

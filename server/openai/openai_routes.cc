@@ -244,6 +244,12 @@ class Routes {
 
 }  // namespace
 
+std::string RouteLabel(const std::string& path) {
+  if (AllowedMethods(path) == nullptr) return "other";
+  if (absl::StartsWith(path, "/v1/models/")) return "/v1/models/{model}";
+  return path;
+}
+
 HttpHandler MakeOpenAiRoutes(ServingContext* context, ChatTemplate chat_template,
                              ServerMetrics* metrics, const OpenAiRoutesOptions& options) {
   auto routes = std::make_shared<Routes>(context, std::move(chat_template), metrics, options);

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 
 #include "server/http/http_exchange.h"
 #include "server/metrics/server_metrics.h"
@@ -44,6 +45,11 @@ struct OpenAiRoutesOptions {
 HttpHandler MakeOpenAiRoutes(ServingContext* context, ChatTemplate chat_template,
                              ServerMetrics* metrics = nullptr,
                              const OpenAiRoutesOptions& options = {});
+
+// `path` as a metrics label: a served path as it is ("/v1/completions"),
+// "/v1/models/{model}" for a model card, "other" for anything else, so that
+// clients cannot grow the label set.
+std::string RouteLabel(const std::string& path);
 
 // The foxserve version reported by /version and the CLI.
 inline constexpr char kFoxserveVersion[] = "0.4.0";

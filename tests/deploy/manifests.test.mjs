@@ -479,15 +479,27 @@ test('the labels the dashboard groups and filters by are on the series', () => {
   for (const r of ['stop', 'length', 'abort', 'error']) assert.ok(reasons.has(r), `finished_reason="${r}"`);
   assert.ok(expo.families.get('fox_kv_live_fraction')?.get('layer')?.has('0'), 'fox_kv_live_fraction{layer="0"}');
   assert.ok(expo.families.get('fox_time_to_first_token_seconds')?.get('le'), 'histograms have le buckets');
-  // Every `by (...)` label of the dashboard exists on some fox_* family.
-  const all = new Set([...expo.families].filter(([f]) => f.startsWith('fox_')).flatMap(([, l]) => [...l.keys()]));
+  // Every `by (...)` label of the dashboard exists on some exposed family,
+  // or is one Prometheus adds to every scraped series.
+  const all = new Set([...expo.families].flatMap(([, l]) => [...l.keys()]));
+  for (const label of ['instance', 'job']) all.add(label);
   for (const expr of dashboardExprs()) {
     for (const m of expr.matchAll(/\bby\s*\(([^)]*)\)/g)) {
       for (const label of m[1].split(',').map((s) => s.trim()).filter(Boolean)) {
-        assert.ok(all.has(label), `dashboard groups by ${label}, which no fox_* series has`);
+        assert.ok(all.has(label), `dashboard groups by ${label}, which no exposed series has`);
       }
     }
   }
+  // The HTTP front end's and the process's series the dashboard shows.
+  const exprs = dashboardExprs().join('\n');
+  for (const n of ['http_requests_total', 'http_request_duration_seconds', 'fox_http_responses_incomplete_total',
+    'process_resident_memory_bytes', 'process_open_fds', 'process_max_fds', 'process_cpu_seconds_total']) {
+    assert.ok(exprs.includes(n), `the dashboard shows ${n}`);
+    assert.ok(expo.families.has(n), `${n} is not in /metrics`);
+  }
+  assert.ok(expo.families.get('http_requests_total')?.get('code')?.has('200'), 'http_requests_total{code="200"}');
+  assert.ok(expo.families.get('http_requests_total')?.get('route')?.has('/v1/completions'),
+    'http_requests_total{route="/v1/completions"}');
 });
 
 // ---------------------------------------------------------------- dashboard

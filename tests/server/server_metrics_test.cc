@@ -3,6 +3,8 @@
 // nothing reset by a scrape.
 #include "server/metrics/server_metrics.h"
 
+#include <cstdio>
+#include <ctime>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -114,6 +116,58 @@ TEST(ServerMetricsTest, GaugesFollowTheStatsAndCountersNeverReset) {
   EXPECT_EQ(Sample(text, "fox_num_requests_running" + m), 0);
   text = metrics.Scrape(stats);
   EXPECT_EQ(Sample(text, "fox_generation_tokens_total" + m), 25) << "scraping resets nothing";
+}
+
+}  // namespace
+}  // namespace fox
+
+namespace fox {
+namespace {
+
+TEST(ServerMetricsTest, HttpAnswersAreCountedByCodeAndRoute) {
+  ServerMetrics metrics("m", 64, 1);
+  metrics.OnHttpResponse("/v1/completions", 200, 0.2, "");
+  metrics.OnHttpResponse("/v1/completions", 400, 0.001, "");
+  metrics.OnHttpResponse("/v1/completions", 429, 0.001, "");
+  metrics.OnHttpResponse("/v1/chat/completions", 200, 3.0, "write_timeout");
+  metrics.OnHttpResponse("other", 404, 0.0005, "");
+  const std::string text = metrics.Scrape(EngineStats());
+  const std::string m = "model_name=\"m\"";
+  EXPECT_EQ(Sample(text, "http_requests_total{code=\"200\"," + m + ",route=\"/v1/completions\"}"), 1);
+  EXPECT_EQ(Sample(text, "http_requests_total{code=\"400\"," + m + ",route=\"/v1/completions\"}"), 1);
+  EXPECT_EQ(Sample(text, "http_requests_total{code=\"429\"," + m + ",route=\"/v1/completions\"}"), 1);
+  EXPECT_EQ(Sample(text, "http_requests_total{code=\"404\"," + m + ",route=\"other\"}"), 1);
+  EXPECT_EQ(Sample(text, "http_request_duration_seconds_count{" + m + ",route=\"/v1/completions\"}"), 3);
+  EXPECT_EQ(Sample(text, "http_request_duration_seconds_bucket{" + m +
+                             ",route=\"/v1/completions\",le=\"0.005\"}"),
+            2);
+  EXPECT_NEAR(Sample(text, "http_request_duration_seconds_sum{" + m + ",route=\"/v1/chat/completions\"}"),
+              3.0, 1e-9);
+  EXPECT_EQ(Sample(text, "fox_http_responses_incomplete_total{" + m + ",reason=\"write_timeout\"}"), 1);
+  EXPECT_EQ(Sample(text, "fox_http_responses_incomplete_total{" + m + ",reason=\"client_gone\"}"), 0);
+}
+
+TEST(ServerMetricsTest, ProcessMetricsComeFromProc) {
+  ServerMetrics metrics("m", 64, 1);
+  // Burn a little CPU and hold a descriptor open so both are visibly > 0.
+  volatile double x = 0;
+  for (int i = 0; i < 20000000; ++i) x = x + i * 1e-9;
+  FILE* held = std::fopen("/proc/self/stat", "r");
+  ASSERT_NE(held, nullptr);
+  const std::string text = metrics.Scrape(EngineStats());
+  std::fclose(held);
+  EXPECT_GT(Sample(text, "process_resident_memory_bytes"), 1 << 20) << text;
+  EXPECT_GE(Sample(text, "process_virtual_memory_bytes"), Sample(text, "process_resident_memory_bytes"));
+  EXPECT_GE(Sample(text, "process_open_fds"), 4);  // stdin, stdout, stderr, `held`
+  EXPECT_GE(Sample(text, "process_max_fds"), Sample(text, "process_open_fds"));
+  EXPECT_GT(Sample(text, "process_cpu_seconds_total"), 0);
+  const double start = Sample(text, "process_start_time_seconds");
+  const double now = static_cast<double>(std::time(nullptr));
+  EXPECT_GT(start, now - 3600) << "started within the last hour";
+  EXPECT_LE(start, now + 1);
+  // A counter: a later scrape never goes lower.
+  const std::string later = metrics.Scrape(EngineStats());
+  EXPECT_GE(Sample(later, "process_cpu_seconds_total"), Sample(text, "process_cpu_seconds_total"));
 }
 
 }  // namespace

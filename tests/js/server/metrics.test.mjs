@@ -107,6 +107,39 @@ test('the exposition counts the burst and passes promtool check metrics', async 
   assert.equal((check.stdout + check.stderr).trim(), '', 'promtool reports no lint problems');
 });
 
+test('HTTP answers by code and route, and the process metrics', async () => {
+  const before = await scrape();
+  const count = (text, code, route) => {
+    const series = `http_requests_total{code="${code}",model_name="${MODEL}",route="${route}"}`;
+    return text.split('\n').some((l) => l.startsWith(series + ' ')) ? sample(text, series) : 0;
+  };
+  // The burst's completions are there already.
+  assert.equal(count(before, 200, '/v1/completions'), NUM_COMPLETIONS);
+  assert.equal(count(before, 200, '/v1/chat/completions'), NUM_CHATS);
+  const bad = await complete(server, { prompt: 'x', top_p: 9 });
+  assert.equal(bad.status, 400);
+  assert.equal((await fetch(server.url('/v1/nothing-here'))).status, 404);
+  assert.equal((await fetch(server.url('/health'), { method: 'POST' })).status, 405);
+  for (const id of ['/some/random/path/1', '/some/random/path/2']) await fetch(server.url(id));
+  // on_response runs after the response has ended: poll for it.
+  const text = await waitFor(async () => {
+    const t = await scrape();
+    return count(t, 405, '/health') === 1 ? t : null;
+  }, { what: 'the 405 in http_requests_total' });
+  assert.equal(count(text, 400, '/v1/completions'), 1);
+  assert.equal(count(text, 404, 'other'), 3, 'unknown paths share one label');
+  assert.ok(!text.includes('/some/random/path'), 'client paths never become labels');
+  assert.ok(sample(text, `http_request_duration_seconds_count{model_name="${MODEL}",route="/v1/completions"}`) >= NUM_COMPLETIONS + 1);
+  assert.equal(sample(text, `fox_http_responses_incomplete_total{model_name="${MODEL}",reason="write_timeout"}`), 0);
+  assert.ok(sample(text, 'process_resident_memory_bytes') > 1e6);
+  assert.ok(sample(text, 'process_open_fds') >= 5);
+  assert.ok(sample(text, 'process_max_fds') >= sample(text, 'process_open_fds'));
+  assert.ok(sample(text, 'process_cpu_seconds_total') > 0);
+  const start = sample(text, 'process_start_time_seconds');
+  const now = Date.now() / 1000;
+  assert.ok(start <= now + 1 && start > now - 600, `process_start_time_seconds ${start}, now ${now}`);
+});
+
 test('a real Prometheus scraping foxserve answers PromQL with the burst counts', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fox-prom-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
