@@ -30,6 +30,7 @@ namespace {
 // connection stays queued in the backlog), wait before trying again rather
 // than spinning.
 constexpr std::chrono::milliseconds kAcceptRetryDelay{50};
+constexpr std::chrono::seconds kAcceptLogInterval{10};
 
 // max_connections 0: what the open-file limit leaves after the reserve.
 int ResolveMaxConnections(int max_connections) {
@@ -144,13 +145,17 @@ class HttpServerImpl : public HttpServer {
   void OnAccept(error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
     if (ec) {
-      if (!is_accept_failing_) {
-        is_accept_failing_ = true;
+      // Logged when a run of failures begins, at most every kAcceptLogInterval:
+      // near the descriptor limit, runs may begin and end many times a second.
+      const auto now = std::chrono::steady_clock::now();
+      if (!is_accept_failing_ && now - last_accept_log_ >= kAcceptLogInterval) {
+        last_accept_log_ = now;
         context_->Log("accepting connections failed; retrying",
                       {{"error", ec.message()},
                        {"retry_every", std::to_string(kAcceptRetryDelay.count()) + " ms"},
                        {"connections", std::to_string(context_->num_connections())}});
       }
+      is_accept_failing_ = true;
       retry_timer_.expires_after(kAcceptRetryDelay);
       retry_timer_.async_wait([this](error_code ec) {
         if (!ec && acceptor_.is_open()) Accept();
@@ -184,7 +189,9 @@ class HttpServerImpl : public HttpServer {
   int port_ = 0;
   std::mutex stop_mutex_;
   bool is_stopped_ = false;
-  bool is_accept_failing_ = false;  // acceptor strand only: logged once per run of failures
+  // Acceptor strand only.
+  bool is_accept_failing_ = false;
+  std::chrono::steady_clock::time_point last_accept_log_{};
 };
 
 }  // namespace
