@@ -20,6 +20,13 @@ struct LimitExceeded {
 
 absl::StatusOr<json> ParseBoundedJson(absl::string_view text, absl::string_view what,
                                       const JsonLimits& limits) {
+  // nlohmann's lexer reads a NUL byte as the end of the input, so without
+  // this "{...}\0<anything>" would parse as its first value. JSON has no
+  // raw NUL anywhere (inside a string it is \u0000).
+  if (const size_t nul = text.find('\0'); nul != absl::string_view::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " is not valid JSON: a NUL byte at offset ", nul));
+  }
   int depth = 0;
   int64_t num_values = 0;
   auto on_event = [&](int, json::parse_event_t event, json&) {
