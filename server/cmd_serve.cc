@@ -6,6 +6,8 @@
 // abort the rest (each gets its terminal event), close, exit 0.
 #include <signal.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -114,6 +116,26 @@ int RunServeCommand(int argc, char** argv) {
   flags.Add("max-request-bytes", &max_request_bytes, "largest request body accepted (413 above)");
   flags.Add("http-threads", &http_threads, "threads serving HTTP connections");
   flags.Add("sse-keep-alive-ms", &keep_alive_ms, "SSE comment after this long without output");
+  // HTTP connection limits and TLS (the HTTP port; the --ssl-* names are vLLM's).
+  double header_timeout = 10, keep_alive_timeout = 5, write_timeout = 30;
+  int64_t max_connections = 0, max_unsent_bytes = 1 << 20, ssl_cert_reqs = 0;
+  TlsOptions tls;
+  flags.Add("header-timeout", &header_timeout,
+            "seconds a client gets to send a whole request head (from connecting, or from the "
+            "request's first byte on a kept-alive connection)");
+  flags.Add("keep-alive-timeout", &keep_alive_timeout,
+            "seconds an idle kept-alive HTTP connection stays open");
+  flags.Add("write-timeout", &write_timeout,
+            "seconds a client may take no byte of a response before it is dropped");
+  flags.Add("max-unsent-bytes", &max_unsent_bytes,
+            "stream bytes a client may leave unread before it is dropped");
+  flags.Add("max-connections", &max_connections,
+            "HTTP connections served at once, 503 past it (0: the open-file limit less 128)");
+  flags.Add("ssl-keyfile", &tls.key_file, "PEM private key: serve HTTP over TLS");
+  flags.Add("ssl-certfile", &tls.cert_file, "PEM certificate chain for --ssl-keyfile");
+  flags.Add("ssl-ca-certs", &tls.ca_certs_file, "PEM CA bundle for client certificates");
+  flags.Add("ssl-cert-reqs", &ssl_cert_reqs,
+            "client certificates: 0 not asked, 1 optional, 2 required (as Python's ssl.CERT_*)");
   flags.Add("shutdown-timeout", &shutdown_timeout,
             "seconds running requests get to finish on SIGTERM");
   flags.Add("log-level", &log_level,
@@ -137,6 +159,25 @@ int RunServeCommand(int argc, char** argv) {
     return Fail(absl::InvalidArgumentError("--max-request-bytes must be positive"));
   if (keep_alive_ms < 1)
     return Fail(absl::InvalidArgumentError("--sse-keep-alive-ms must be positive"));
+  for (const auto& [flag, seconds] : {std::pair{"--header-timeout", header_timeout},
+                                      std::pair{"--keep-alive-timeout", keep_alive_timeout},
+                                      std::pair{"--write-timeout", write_timeout}}) {
+    if (!(seconds > 0 && seconds < 1e6))
+      return Fail(absl::InvalidArgumentError(absl::StrCat(flag, " must be in (0, 1e6) seconds")));
+  }
+  if (max_unsent_bytes < 1)
+    return Fail(absl::InvalidArgumentError("--max-unsent-bytes must be positive"));
+  if (max_connections < 0 || max_connections > (1 << 24))
+    return Fail(absl::InvalidArgumentError("--max-connections must be in [0, 16777216]"));
+  if (ssl_cert_reqs < 0 || ssl_cert_reqs > 2) {
+    return Fail(absl::InvalidArgumentError(absl::StrCat(
+        "--ssl-cert-reqs must be 0 (none), 1 (optional) or 2 (required), got ", ssl_cert_reqs)));
+  }
+  tls.cert_reqs = static_cast<int>(ssl_cert_reqs);
+  if (!tls.enabled() && (ssl_cert_reqs != 0 || !tls.ca_certs_file.empty())) {
+    return Fail(absl::InvalidArgumentError(
+        "--ssl-ca-certs and --ssl-cert-reqs need --ssl-keyfile and --ssl-certfile"));
+  }
   if (!(shutdown_timeout >= 0))
     return Fail(absl::InvalidArgumentError("--shutdown-timeout must be >= 0"));
   if (device != "auto" && device != "cpu" && device != "cuda") {
@@ -178,6 +219,21 @@ int RunServeCommand(int argc, char** argv) {
   http_options.num_threads = static_cast<int>(http_threads);
   http_options.max_request_bytes = static_cast<size_t>(max_request_bytes);
   http_options.keep_alive_interval = std::chrono::milliseconds(keep_alive_ms);
+  auto to_ms = [](double seconds) {
+    return std::chrono::milliseconds(std::max<int64_t>(1, std::llround(seconds * 1000)));
+  };
+  http_options.header_timeout = to_ms(header_timeout);
+  http_options.keep_alive_timeout = to_ms(keep_alive_timeout);
+  http_options.write_timeout = to_ms(write_timeout);
+  http_options.max_unsent_bytes = static_cast<size_t>(max_unsent_bytes);
+  http_options.max_connections = static_cast<int>(max_connections);
+  http_options.tls = tls;  // its files are read (and refused, naming them) by HttpServer::Start
+  http_options.log = [](const std::string& message,
+                        const std::vector<std::pair<std::string, std::string>>& fields) {
+    nlohmann::json json = nlohmann::json::object();
+    for (const auto& [key, value] : fields) json[key] = value;
+    Log(LogLevel::kWarning, message, std::move(json));
+  };
   for (absl::string_view origin : absl::StrSplit(cors_origins, ',', absl::SkipWhitespace())) {
     http_options.cors_origins.emplace_back(origin);
   }

@@ -58,13 +58,17 @@ absl::StatusOr<std::unique_ptr<ssl::context>> MakeTlsServerContext(const TlsOpti
                        ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
                        ssl::context::single_dh_use);
   boost::system::error_code ec;
-  if (absl::Status s = CheckReadable("--ssl-certfile", options.cert_file); !s.ok()) return s;
-  if (context->use_certificate_chain_file(options.cert_file, ec)) {
-    return LoadError("--ssl-certfile", options.cert_file, "not a PEM certificate chain", ec);
-  }
+  // The key first: loading a key that does not match the loaded certificate
+  // fails with OpenSSL's vague "key values mismatch", while a certificate
+  // loaded after a mismatching key drops the key, which the check below
+  // reports naming both files.
   if (absl::Status s = CheckReadable("--ssl-keyfile", options.key_file); !s.ok()) return s;
   if (context->use_private_key_file(options.key_file, ssl::context::pem, ec)) {
     return LoadError("--ssl-keyfile", options.key_file, "not a PEM private key", ec);
+  }
+  if (absl::Status s = CheckReadable("--ssl-certfile", options.cert_file); !s.ok()) return s;
+  if (context->use_certificate_chain_file(options.cert_file, ec)) {
+    return LoadError("--ssl-certfile", options.cert_file, "not a PEM certificate chain", ec);
   }
   if (SSL_CTX_check_private_key(context->native_handle()) != 1) {
     ERR_clear_error();
