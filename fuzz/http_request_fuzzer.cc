@@ -1,37 +1,37 @@
-// The HTTP request path up to routing: bytes as a client sends them on one
-// connection, read by Beast's request parser under the limits HttpSession
-// sets (64 KiB head; the body limit set from --max-request-bytes once the
-// head is read), then turned into the transport's HttpRequest (http_wire.h)
-// with its CORS headers and, for OPTIONS, the preflight answer. Requests are
-// read one after another from the same bytes, as pipelined on a keep-alive
-// connection, until the bytes end or one is refused (the session answers
-// 400/413/431 and closes).
-//
-// HttpSession reads from a socket only; there is no in-memory entry point,
-// so this replays its two reads (head, then body) on the same parser type
-// with the same limits. The session's code between the reads (the 413 on
-// Content-Length, Expect: 100-continue) is repeated here, not called.
-//
-// Properties: the parser never reads past the input; a request it completes
-// has a path starting with '/' or a '*'/absolute-form target as Beast gives
-// it, lower-case header names, and a body no longer than the limit; the
-// error body for a malformed request is valid JSON.
-#include <boost/asio/buffer.hpp>
-#include <boost/beast/core/error.hpp>
-#include <boost/beast/http/error.hpp>
-#include <boost/beast/http/parser.hpp>
+// The HTTP request path up to routing: the bytes a client sends on one
+// connection, read by the transport's own HttpRequestReader (the in-memory
+// parser HttpSession feeds from its socket buffer) under the server's limits
+// (64 KiB head; --max-request-bytes, here 1 KiB so that the fuzzer reaches
+// it), then turned into the transport's HttpRequest (http_wire.h) with its
+// CORS headers and, for OPTIONS, the preflight answer. Requests are read one
+// after another from the same bytes, as pipelined on a keep-alive
+// connection, until the bytes end, a request is not keep-alive, or one is
+// refused (the session then answers 400/413/431 and closes).
+// The first input byte seeds how the rest is cut into reads.
+// Properties:
+//  - nothing throws, and a refusal is 400, 413 or 431 with a message whose
+//    OpenAI error body is valid JSON;
+//  - the outcome (each request's method, target, version, fields, body and
+//    keep-alive, then the refusal if any) is the same whether the bytes
+//    arrive at once or in reads of 1 to 97 bytes;
+//  - a completed request has lower-case header names, a path without '?',
+//    a body within the limit, CORS header values without CR/LF, and a
+//    preflight answer of 204 or 405.
+#include <boost/beast/core/flat_buffer.hpp>
 #include <cstddef>
 #include <cstdint>
-#include <limits>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "fuzz/fuzz_support.h"
 #include "nlohmann/json.hpp"
 #include "server/http/http_cors.h"
+#include "server/http/http_request_reader.h"
 #include "server/http/http_server.h"
 #include "server/http/http_wire.h"
 #include "server/openai/openai_error.h"
@@ -39,11 +39,6 @@
 namespace fox::fuzz {
 namespace {
 
-namespace http = boost::beast::http;
-using boost::beast::error_code;
-
-constexpr uint32_t kHeaderLimitBytes = 64 << 10;  // HttpSession's
-// Small enough that the fuzzer reaches it (the server's default is 8 MiB).
 constexpr size_t kMaxRequestBytes = 1 << 10;
 
 const HttpServerOptions& Options() {
@@ -59,83 +54,30 @@ const HttpServerOptions& Options() {
   return *options;
 }
 
-// What Beast's read does when the socket ends: end_of_stream before any
-// byte of a message, else put_eof (partial_message mid-message).
-void PutEof(http::request_parser<http::string_body>& parser, error_code& ec) {
-  if (!parser.got_some()) {
-    ec = http::error::end_of_stream;
-    return;
-  }
-  parser.put_eof(ec);
-}
-
-// Feeds `input` from `*pos` to the parser, as Beast's read loop does with
-// what the socket delivered, until the head (or the whole message) is read,
-// the parser fails, or it needs bytes the input does not have (then the
-// connection ends). Advances `*pos` past what the parser consumed.
-void Feed(http::request_parser<http::string_body>& parser, std::string_view input, size_t* pos,
-          bool until_header, error_code& ec) {
-  while (!ec && !parser.is_done() && !(until_header && parser.is_header_done())) {
-    if (*pos == input.size()) return PutEof(parser, ec);
-    const size_t used =
-        parser.put(boost::asio::buffer(input.data() + *pos, input.size() - *pos), ec);
-    FOX_FUZZ_CHECK(used <= input.size() - *pos, absl::StrCat(used));
-    *pos += used;
-    if (ec == http::error::need_more) {
-      ec = {};
-      if (used == 0) return PutEof(parser, ec);  // all it has seen, and not enough
-    }
-  }
-}
-
 void CheckErrorBody(int status, const std::string& message) {
+  FOX_FUZZ_CHECK(status == 400 || status == 413 || status == 431, absl::StrCat(status));
+  FOX_FUZZ_CHECK(!message.empty(), "");
   const HttpResponse response = MakeErrorResponse(Options(), status, message);
   FOX_FUZZ_CHECK(response.status == status, absl::StrCat(response.status));
   const nlohmann::json body = nlohmann::json::parse(response.body, nullptr, false);
   FOX_FUZZ_CHECK(body.is_object(), Escaped(response.body));
 }
 
-// Reads one request from `input` at `*pos`, as one turn of HttpSession's
-// ReadHead/OnHead/ReadBody/OnBody/Dispatch. False when the connection ends.
-bool ReadOneRequest(std::string_view input, size_t* pos) {
-  std::optional<http::request_parser<http::string_body>> parser;
-  parser.emplace();
-  parser->eager(true);
-  parser->header_limit(kHeaderLimitBytes);
-  parser->body_limit(std::numeric_limits<uint64_t>::max());
-  error_code ec;
-  Feed(*parser, input, pos, /*until_header=*/true, ec);
-  if (ec) {
-    if (ec == http::error::partial_message || ec == http::error::end_of_stream) return false;
-    CheckErrorBody(ec == http::error::header_limit ? 431 : 400,
-                   "malformed HTTP request: " + ec.message());
-    return false;
+// One completed request as text, for comparing outcomes; then what the
+// session does with it (ToHttpRequest, CORS, preflight), checked.
+std::string TakeRequest(BeastRequest& beast_request) {
+  std::string shown = absl::StrCat(std::string(beast_request.method_string()), " ",
+                                   std::string(beast_request.target()), " ",
+                                   beast_request.version(), " ", beast_request.keep_alive(), "\n");
+  for (const auto& field : beast_request) {
+    absl::StrAppend(&shown, std::string(field.name_string()), ": ", std::string(field.value()),
+                    "\n");
   }
-  const size_t limit = Options().max_request_bytes;
-  if (const auto length = parser->content_length(); length && *length > limit) {
-    CheckErrorBody(413, absl::StrCat("request body is ", *length, " bytes"));
-    return false;
-  }
-  parser->body_limit(limit);
-  Feed(*parser, input, pos, /*until_header=*/false, ec);
-  if (ec == http::error::body_limit) {
-    CheckErrorBody(413, "request body is over the limit");
-    return false;
-  }
-  if (ec) {
-    if (ec != http::error::partial_message && ec != http::error::end_of_stream) {
-      CheckErrorBody(400, "malformed HTTP request body: " + ec.message());
-    }
-    return false;
-  }
-  FOX_FUZZ_CHECK(parser->is_done(), "");
+  absl::StrAppend(&shown, "body ", beast_request.body().size(), " ", Escaped(beast_request.body()));
 
-  BeastRequest& beast_request = parser->get();
-  const bool keep_alive = beast_request.keep_alive();
   HttpRequest request = ToHttpRequest(beast_request);
-  FOX_FUZZ_CHECK(request.body.size() <= limit, absl::StrCat(request.body.size()));
-  FOX_FUZZ_CHECK(request.query.empty() || request.path.find('?') == std::string::npos,
-                 Escaped(request.path));
+  FOX_FUZZ_CHECK(request.body.size() <= kMaxRequestBytes, absl::StrCat(request.body.size()));
+  FOX_FUZZ_CHECK(request.path.find('?') == std::string::npos, Escaped(request.path));
   for (const auto& [name, value] : request.headers) {
     FOX_FUZZ_CHECK(name == absl::AsciiStrToLower(name), Escaped(name));
   }
@@ -148,20 +90,81 @@ bool ReadOneRequest(std::string_view input, size_t* pos) {
     FOX_FUZZ_CHECK(preflight.status == 204 || preflight.status == 405,
                    absl::StrCat(preflight.status));
   }
-  return keep_alive;
+  return shown;
+}
+
+struct Outcome {
+  std::vector<std::string> requests;
+  int refusal_status = 0;
+  std::string refusal_message;
+};
+
+// Reads `input` as HttpSession does: a reader per request, Parse until it
+// needs bytes (then one more read of the input), reports the head (the
+// session answers Expect: 100-continue there and parses on), finishes or
+// refuses. `seed` 0 delivers everything in one read; otherwise read sizes
+// of 1 to 97 bytes come from a generator seeded with it.
+Outcome Read(std::string_view input, uint32_t seed) {
+  Outcome out;
+  boost::beast::flat_buffer buffer;
+  size_t pos = 0;
+  uint32_t state = seed;
+  auto read_more = [&]() -> bool {
+    if (pos == input.size()) return false;
+    size_t n = input.size() - pos;
+    if (seed != 0) {
+      state = state * 1103515245u + 12345u;
+      n = std::min<size_t>(n, 1 + (state >> 16) % 97);
+    }
+    std::memcpy(buffer.prepare(n).data(), input.data() + pos, n);
+    buffer.commit(n);
+    pos += n;
+    return true;
+  };
+  std::optional<HttpRequestReader> reader(std::in_place, kMaxRequestBytes);
+  // At most 8 pipelined requests: each takes a few bytes at least, and the
+  // bound keeps runs of tiny requests from dominating the time.
+  while (out.requests.size() < 8) {
+    switch (reader->Parse(buffer)) {
+      case HttpRequestReader::State::kNeedMore:
+        if (!read_more()) return out;  // the client closed (cleanly or mid-request)
+        break;
+      case HttpRequestReader::State::kHead:
+        FOX_FUZZ_CHECK(reader->is_head_done(), "");
+        break;
+      case HttpRequestReader::State::kDone: {
+        FOX_FUZZ_CHECK(reader->is_done(), "");
+        const bool keep_alive = reader->request().keep_alive();
+        out.requests.push_back(TakeRequest(reader->request()));
+        if (!keep_alive) return out;
+        reader.emplace(kMaxRequestBytes);
+        break;
+      }
+      case HttpRequestReader::State::kRefused:
+        out.refusal_status = reader->refusal_status();
+        out.refusal_message = reader->refusal_message();
+        CheckErrorBody(out.refusal_status, out.refusal_message);
+        return out;
+    }
+  }
+  return out;
 }
 
 }  // namespace
 }  // namespace fox::fuzz
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const std::string_view input(reinterpret_cast<const char*>(data), size);
-  size_t pos = 0;
-  // At most 8 pipelined requests: each takes at least a few bytes, and the
-  // bound keeps a run of tiny requests from dominating the time.
-  for (int i = 0; i < 8 && pos < input.size(); ++i) {
-    const size_t before = pos;
-    if (!fox::fuzz::ReadOneRequest(input, &pos) || pos == before) break;
-  }
+  if (size == 0) return 0;
+  const std::string_view input(reinterpret_cast<const char*>(data) + 1, size - 1);
+  const fox::fuzz::Outcome whole = fox::fuzz::Read(input, 0);
+  const fox::fuzz::Outcome pieces = fox::fuzz::Read(input, data[0] | 0x100u);
+  auto shown = [](const fox::fuzz::Outcome& o) {
+    std::string s;
+    for (const std::string& r : o.requests) absl::StrAppend(&s, "[", r, "] ");
+    return absl::StrCat(s, "refused ", o.refusal_status, " ", o.refusal_message);
+  };
+  FOX_FUZZ_CHECK(whole.requests == pieces.requests && whole.refusal_status == pieces.refusal_status,
+                 absl::StrCat(fox::fuzz::Escaped(input), "\n  at once: ", shown(whole),
+                              "\n  in pieces: ", shown(pieces)));
   return 0;
 }

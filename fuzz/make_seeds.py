@@ -44,9 +44,9 @@ TEXTS = [
     "'s 're 've 'm 'll 'd don't 123 4567 !!!",
 ]
 
-# ---- http_request
+# ---- http_request (the first byte seeds how the rest is cut into reads)
 body = json.dumps({"model": "fox-tiny", "prompt": "Hello", "max_tokens": 4})
-write_corpus("http_request", [
+write_corpus("http_request", [(name, b"\x07" + data.encode()) for name, data in [
     ("get_health", "GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n"),
     ("post_completion", "POST /v1/completions?x=1 HTTP/1.1\r\nHost: a\r\n"
      "Content-Type: application/json\r\nAuthorization: Bearer k\r\n"
@@ -65,7 +65,7 @@ write_corpus("http_request", [
      "X-Request-Id: abc\r\nX-Request-Id: def\r\n\r\n"),
     ("folded_and_odd", "GET * HTTP/1.1\r\nHost: a\r\nX-A:  spaced value \r\n"
      "Content-Length: 0\r\nContent-Length: 0\r\n\r\n"),
-])
+]])
 write_dict("http_request", [
     "GET", "POST", "OPTIONS", "HEAD", "PUT", " HTTP/1.1\r\n", " HTTP/1.0\r\n", "\r\n", "\r\n\r\n",
     "Content-Length: ", "Transfer-Encoding: chunked", "Connection: close",

@@ -118,8 +118,8 @@ printf '%s\n' "${TARGETS[@]}" |
 printf '\n%-24s %10s %8s %6s %7s %12s %6s  %s\n' target runs exec/s cov ft corpus time result
 for name in "${TARGETS[@]}"; do
   log="$BUILD/logs/$name.log"
-  final=$(grep -E '^#[0-9]+ +DONE' "$log" | tail -1 || true)
-  [[ -z $final ]] && final=$(grep -E '^#[0-9]+ ' "$log" | tail -1 || true)
+  final=$(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -1 || true)
+  [[ -z $final ]] && final=$(grep -E '^#[0-9]+[[:space:]]' "$log" | tail -1 || true)
   cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<< "$final")
   ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<< "$final")
   corp=$(sed -n 's/.* corp: \([0-9]*\/[0-9]*[a-zA-Z]*\).*/\1/p' <<< "$final")
